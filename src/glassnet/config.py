@@ -1,0 +1,53 @@
+"""Global settings, as in Keras's ``backend/config.py``.
+
+floatx   "float32"   the dtype of weights, activations and gradients unless asked otherwise
+epsilon  1e-7        the fuzz factor: probabilities are clipped to [epsilon, 1 - epsilon]
+image_data_format    "channels_last": images are (N, H, W, C)
+"""
+
+_FLOATX = "float32"
+_EPSILON = 1e-7
+_IMAGE_DATA_FORMAT = "channels_last"
+
+
+def floatx():
+    """The default float dtype name ("float32")."""
+    return _FLOATX
+
+
+def set_floatx(value):
+    """Set the default float dtype: "float32" or "float64" ("float16" is not supported)."""
+    global _FLOATX
+    if value not in ("float32", "float64"):
+        raise ValueError(f"floatx must be 'float32' or 'float64'. Received: {value!r}")
+    _FLOATX = value
+
+
+def epsilon():
+    """The fuzz factor used to clip probabilities (1e-7)."""
+    return _EPSILON
+
+
+def set_epsilon(value):
+    global _EPSILON
+    _EPSILON = float(value)
+
+
+def image_data_format():
+    return _IMAGE_DATA_FORMAT
+
+
+# -- randomness: one Generator for weights, shuffling and dropout, reset by set_random_seed ----------
+import numpy as _np  # noqa: E402
+
+_RNG = _np.random.default_rng()
+
+
+def rng():
+    """The global ``numpy.random.Generator`` used for initial weights, shuffling and dropout."""
+    return _RNG
+
+
+def set_seed(seed):
+    global _RNG
+    _RNG = _np.random.default_rng(seed)
