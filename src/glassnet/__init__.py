@@ -12,7 +12,8 @@ from .ops import (exp, log, sqrt, abs, sin, cos, maximum, clip, where, matmul, c
 from .activations import sigmoid, tanh, relu, softmax, leaky_relu
 from .gradcheck import gradcheck
 from . import activations, initializers, layers, losses, metrics, optimizers, callbacks, utils, models
-from .models import Sequential, Model, save_model, load_model
+from .models import Sequential, save_model, load_model
+from .layers import Input
 from . import datasets
 
 __version__ = "0.1.0"
@@ -22,5 +23,5 @@ __all__ = [
     "exp", "log", "sqrt", "abs", "sin", "cos", "maximum", "clip", "where", "matmul", "concatenate",
     "sigmoid", "tanh", "relu", "softmax", "leaky_relu",
     "activations", "initializers", "layers", "losses", "metrics", "optimizers", "callbacks", "utils",
-    "models", "datasets", "Sequential", "Model", "save_model", "load_model", "config",
+    "models", "datasets", "Sequential", "Input", "save_model", "load_model", "config",
 ]

@@ -103,10 +103,10 @@ def matmul(a, b):
         A2 = A[None, :] if A.ndim == 1 else A
         B2 = B[:, None] if B.ndim == 1 else B
         g2 = g
+        if B.ndim == 1:                      # (this one first: for vector @ vector, g is 0-d)
+            g2 = np.expand_dims(g2, -1)
         if A.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if B.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         da = unbroadcast(g2 @ np.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape) if a.requires_grad else None
         db = unbroadcast(np.swapaxes(A2, -1, -2) @ g2, B2.shape).reshape(B.shape) if b.requires_grad else None
         return da, db
@@ -246,7 +246,7 @@ def reshape(a, shape):
 def transpose(a, axes=None):
     a = _t(a)
     out = np.transpose(a.data, axes)
-    inverse = None if axes is None else np.argsort(axes)
+    inverse = None if axes is None else np.argsort([ax % a.ndim for ax in axes])   # negative axes too
     return make(out, (a,), lambda g: (np.transpose(g, inverse),), "transpose")
 
 

@@ -1,0 +1,200 @@
+"""Sequential: a plain stack of layers, each feeding the next (``keras.Sequential``)."""
+import numpy as np
+
+from .. import config
+from ..engine import Tensor, no_grad
+from ..layers import Layer, InputLayer
+from .training import Trainer
+
+_counter = {}
+
+
+def _unique_name(base):
+    n = _counter.get(base, 0)
+    _counter[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Sequential(Trainer):
+    """``Sequential([Dense(100, activation="relu", input_shape=(784,)), Dense(10)])``.
+
+    Args:
+        layers: a list of layers (the first may be ``glassnet.Input(shape)``); more with ``add``.
+        name: the model's name (default "sequential", "sequential_1", ...).
+    """
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        self.name = name or _unique_name("sequential")
+        self._layers = []
+        self._input_shape = None
+        self.built = False
+        self.history = None
+        self.compile_config = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure -------------------------------------------------------------------------------------
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def add(self, layer):
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError("An Input/InputLayer can only be the first element of a Sequential model.")
+            self._input_shape = tuple(layer.batch_shape)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a glassnet layer (e.g. glassnet.layers.Dense). "
+                            f"Received: {layer!r} of type {type(layer).__name__}")
+        if not self._layers and self._input_shape is None and getattr(layer, "_input_shape_arg", None):
+            self._input_shape = tuple(layer._input_shape_arg)
+        if any(other.name == layer.name for other in self._layers):
+            raise ValueError(f"Layer names must be unique within a model; {layer.name!r} is used twice.")
+        self._layers.append(layer)
+        self.built = False
+        if self._input_shape is not None:
+            self.build(self._input_shape)
+
+    def pop(self):
+        if not self._layers:
+            raise IndexError("pop() on a Sequential model with no layers.")
+        layer = self._layers.pop()
+        self.built = False
+        if self._input_shape is not None and self._layers:
+            self.build(self._input_shape)
+        return layer
+
+    @property
+    def dtype(self):
+        return np.dtype(config.floatx())
+
+    @property
+    def input_shape(self):
+        return self._input_shape
+
+    def build(self, input_shape=None):
+        """Create every layer's weights by passing the shape (None, ...) through the stack."""
+        shape = tuple(input_shape if input_shape is not None else self._input_shape or ())
+        if not shape:
+            raise ValueError("build() needs an input shape, e.g. model.build((None, 784)), or give the first "
+                             "layer input_shape=... .")
+        self._input_shape = shape
+        self._shapes = []
+        for layer in self._layers:
+            if not layer.built:
+                layer.build(shape)
+                layer.built = True
+            shape = tuple(layer.compute_output_shape(shape))
+            self._shapes.append(shape)
+        self.built = True
+
+    @property
+    def output_shape(self):
+        if not self.built:
+            raise ValueError("The model has not been built yet: give the first layer input_shape=... or "
+                             "call fit/predict/build first.")
+        return self._shapes[-1] if self._shapes else self._input_shape
+
+    def _forward(self, x, training=False):
+        for layer in self._layers:
+            x = layer.call(x, training=training)
+        return x
+
+    def __call__(self, x, training=False):
+        """Calling the model: Tensor in → Tensor out (with graph); array in → array out."""
+        if isinstance(x, Tensor):
+            if not self.built:
+                self.build((None,) + x.shape[1:])
+            return self._forward(x, training=training)
+        x = np.asarray(x, dtype=self.dtype)
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        with no_grad():
+            return self._forward(Tensor(x), training=training).data
+
+    def _final_activation(self):
+        for layer in reversed(self._layers):
+            act = getattr(layer, "activation", None)
+            if act is not None:
+                name = getattr(act, "__name__", "")
+                if name != "linear":
+                    return name
+                return "linear"
+        return None
+
+    # -- weights ----------------------------------------------------------------------------------------
+    @property
+    def weights(self):
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
+    def get_weights(self):
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        mine = self.weights
+        if len(weights) != len(mine):
+            raise ValueError(f"set_weights expected a list of {len(mine)} arrays, received {len(weights)}.")
+        for w, value in zip(mine, weights):
+            if np.shape(value) != w.shape:
+                raise ValueError(f"set_weights: weight {w.name!r} has shape {w.shape}, received an array "
+                                 f"of shape {np.shape(value)}.")
+        for w, value in zip(mine, weights):
+            w.data[...] = value
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError("count_params() needs a built model (give input_shape or call build()).")
+        return int(sum(w.size for w in self.weights))
+
+    # -- description ------------------------------------------------------------------------------------
+    def get_config(self):
+        layers = []
+        if self._input_shape is not None:
+            layers.append({"class_name": "InputLayer",
+                           "config": {"batch_shape": list(self._input_shape), "name": "input_layer"}})
+        for layer in self._layers:
+            layers.append({"class_name": type(layer).__name__, "config": layer.get_config()})
+        return {"name": self.name, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from .. import layers as layers_mod
+        model = cls(name=config.get("name"))
+        for entry in config["layers"]:
+            layer_cls = getattr(layers_mod, entry["class_name"], None)
+            if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
+                raise ValueError(f"unknown layer type {entry['class_name']!r}")
+            if layer_cls is InputLayer:
+                model.add(InputLayer(shape=tuple(entry["config"]["batch_shape"])[1:]))
+            else:
+                model.add(layer_cls.from_config(entry["config"]))
+        return model
+
+    def summary(self, line_length=None, positions=None, print_fn=None):
+        """Print Keras's table: layer (type), output shape, parameter count, then the totals."""
+        from .summary import summary_lines
+        for line in summary_lines(self, line_length):
+            (print_fn or print)(line)
+
+    # -- files ------------------------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True):
+        from ..saving import save_model
+        save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        from ..saving import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        from ..saving import load_weights
+        load_weights(self, filepath)
