@@ -69,3 +69,13 @@ def blas_threads(n):
         yield
     finally:
         setter(previous)
+
+
+SMALL_BATCH = 256     # up to this many rows per matrix product, one BLAS thread is faster (bench/)
+
+
+def for_batch(batch_size):
+    """The thread setting for products with ``batch_size`` rows: one thread for small batches."""
+    if batch_size <= SMALL_BATCH:
+        return blas_threads(1)
+    return contextlib.nullcontext()

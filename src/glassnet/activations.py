@@ -81,11 +81,11 @@ def step(x):
 def _sigmoid(z):
     """σ(z) without overflow: only e^-|z| ≤ 1 is ever computed.
 
-    z ≥ 0:  σ = 1 / (1 + e^-z)        z < 0:  σ = e^z / (1 + e^z)
+    z ≥ 0:  σ = 1 / (1 + e^-z)        z < 0:  σ = e^z / (1 + e^z)      (e = e^-|z| in both)
     """
     with np.errstate(under="ignore"):
         e = np.exp(-np.abs(z))                                    # in (0, 1]: never overflows
-        return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+        return (np.where(z >= 0, 1, e) / (1 + e)).astype(z.dtype, copy=False)
 
 
 def sigmoid(x):

@@ -157,6 +157,12 @@ class Tensor:
             if expanded:
                 order.append(node)
                 continue
+            if node.requires_grad and node.op and node._backward is None:   # made by an op, then freed
+                raise RuntimeError(
+                    f"backward() through a graph that was already freed: a tensor made by op "
+                    f"{node.op!r} was part of an earlier backward(). Expected a freshly computed "
+                    "result. Hint: recompute the forward pass, or pass retain_graph=True to the "
+                    "first backward().")
             stack.append((node, True))
             for p in node._parents:
                 if id(p) not in visited and p.requires_grad:

@@ -301,8 +301,8 @@ def get(identifier):
             return cls()
         valid = sorted(_BY_NAME)
         close = difflib.get_close_matches(identifier.lower(), valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown initializer: {identifier!r}. Valid names: {', '.join(valid)}.{hint}")
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"Unknown initializer: {identifier!r}{hint}. Valid names: {', '.join(valid)}.")
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if callable(identifier):

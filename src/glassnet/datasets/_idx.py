@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from ._download import DatasetFileError, DatasetUnavailableError, fetch, find_local
+from ._download import DatasetFileError, fetch, find_local
 
 MAGIC = {"images": 2051, "labels": 2049}
 _NDIM = {"images": 3, "labels": 1}

@@ -7,7 +7,10 @@ Where the files come from (first hit wins; see ``glassnet.datasets._download``):
 ``~/.glassnet/datasets/mnist/``) -> download from ``MIRRORS``, each file checked against the
 published SHA-256 of the original ``.gz`` (``SHA256`` below) before it enters the cache.
 Copies found through ``path`` or ``$GLASSNET_DATA`` are not hashed (a re-compressed ``.gz`` is
-fine there; the IDX parser validates the contents).
+fine there; the IDX parser validates the contents). So ``shared/data/mnist/``, whose
+``train-images-idx3-ubyte.gz`` was re-gzipped (same pixels, different ``.gz`` bytes and hash), is
+used through ``GLASSNET_DATA`` or ``path``; copied into the cache, that one file would fail the
+hash check and be deleted as corrupted.
 
 Offline with nothing found, ``load_data`` returns the **embedded sample** shipped inside the
 package (the first 10,000 training and first 2,000 test digits of the real files) and says so
@@ -71,13 +74,19 @@ def load_data(path=None, embedded=False):
         paths = locate("mnist", SHA256, MIRRORS, path=None if path is None else os.fspath(path))
     except DatasetUnavailableError as exc:
         warnings.warn(
-            f"MNIST not found and could not be downloaded ({str(exc).splitlines()[0]}). Using the "
+            f"MNIST files not found locally and the download failed ({_first_failure(exc)}). Using the "
             f"embedded sample of real MNIST digits: {EMBEDDED_SIZES[0]:,} training and "
             f"{EMBEDDED_SIZES[1]:,} test images. For the full 60,000 / 10,000 set, set GLASSNET_DATA "
             f"to a folder holding mnist/train-images-idx3-ubyte.gz (and the other three files), or "
-            f"place the four .gz files in {cache_dir() / 'mnist'}.", EmbeddedDataWarning, stacklevel=2)
+            f"place the four original .gz downloads in {cache_dir() / 'mnist'} (checked against their "
+            f"published SHA-256).", EmbeddedDataWarning, stacklevel=2)
         return load_embedded()
     return load_files(paths)
+
+
+def _first_failure(exc):
+    lines = str(exc).splitlines()
+    return lines[1].strip() if len(lines) > 1 else lines[0]
 
 
 def load_embedded():

@@ -192,10 +192,7 @@ class Softmax(Layer):
         self.axis = axis
 
     def call(self, x, training=False):
-        if self.axis == -1:
-            return activations.get("softmax")(x)
-        z = ops.exp(ops.sub(x, x.data.max(axis=self.axis, keepdims=True)))
-        return ops.div(z, ops.sum(z, axis=self.axis, keepdims=True))
+        return activations.softmax(x, axis=self.axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

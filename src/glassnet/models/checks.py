@@ -82,11 +82,15 @@ def check_input_shape(model, x, name="x"):
     raise ValueError(f"{owner} expected input of shape {expected}, got {name} of shape {shown}{hint}.")
 
 
+def check_split(split):
+    if isinstance(split, bool) or not isinstance(split, numbers.Real) or not np.isfinite(split) \
+            or not 0 <= split < 1:
+        raise ValueError(f"validation_split must be a float in [0, 1). Received: {split!r}")
+
+
 def validation_split_tail(x, y, sample_weight, split):
     """Keras semantics: the last ``split`` fraction of the data (before any shuffling) validates."""
-    if isinstance(split, bool) or not isinstance(split, numbers.Real) or not 0 <= split < 1 \
-            or not np.isfinite(split):
-        raise ValueError(f"validation_split must be a float in [0, 1). Received: {split!r}")
+    check_split(split)
     n_val = int(len(x) * split)
     n_train = len(x) - n_val
     if n_val == 0 or n_train == 0:

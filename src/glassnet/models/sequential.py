@@ -81,12 +81,13 @@ class Sequential(Trainer):
                              "layer input_shape=... .")
         self._input_shape = shape
         self._shapes = []
+        self._calls = []
         for layer in self._layers:
-            if not layer.built:
-                layer.build(shape)
-                layer.built = True
+            layer.maybe_build(shape)
+            layer._check_input_shape(shape)          # a built layer must still fit (bad input #1)
             shape = tuple(layer.compute_output_shape(shape))
             self._shapes.append(shape)
+            self._calls.append((layer.call, layer._call_takes_training))
         self.built = True
 
     @property
@@ -97,8 +98,8 @@ class Sequential(Trainer):
         return self._shapes[-1] if self._shapes else self._input_shape
 
     def _forward(self, x, training=False):
-        for layer in self._layers:
-            x = layer.call(x, training=training)
+        for call, takes_training in self._calls:
+            x = call(x, training=training) if takes_training else call(x)
         return x
 
     def __call__(self, x, training=False):

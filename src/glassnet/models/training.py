@@ -21,6 +21,7 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from .. import callbacks as callbacks_mod
+from .. import _blas
 from ..engine import Tensor, no_grad
 from . import checks
 
@@ -66,6 +67,9 @@ class Trainer:
                 metrics_mod.get(spec, (None, 1), (None, 2))
         self.metrics = []
         self.compiled = True
+        self.compile_config = {"optimizer": optimizers_mod.serialize(self.optimizer),
+                               "loss": losses_mod.serialize(self.loss),
+                               "metrics": [m if isinstance(m, str) else m.name for m in self._metric_specs]}
         self._warn_logits_mismatch()
 
     def _warn_logits_mismatch(self):
@@ -150,7 +154,7 @@ class Trainer:
         elif validation_split:
             (x, y, sample_weight), val = checks.validation_split_tail(x, y, sample_weight, validation_split)
         else:
-            checks.validation_split_tail(x, y, sample_weight, 0.0)     # validates the value only
+            checks.check_split(validation_split)
         self._build_metrics(y, self.output_shape)
 
         n = len(x)
@@ -162,8 +166,17 @@ class Trainer:
         cbs.append(history)
         cb = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         self.stop_training = False
-        rng = self._rng()
         cb.on_train_begin()
+        with _blas.for_batch(batch_size):
+            self._epochs(x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb)
+        cb.on_train_end()
+        self.history = history
+        return history
+
+    def _epochs(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb):
+        n = len(x)
+        steps = -(-n // batch_size)
+        rng = self._rng()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
             snapshot = self.get_weights()
@@ -198,9 +211,6 @@ class Trainer:
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cb.on_train_end()
-        self.history = history
-        return history
 
     def _rng(self):
         from .. import config
@@ -240,7 +250,7 @@ class Trainer:
         n = len(x)
         loss_sum = 0.0
         bar = callbacks_mod.Progbar(-(-n // batch_size), verbose=verbose)
-        with no_grad():
+        with no_grad(), _blas.for_batch(batch_size):
             for step, start in enumerate(range(0, n, batch_size)):
                 sl = slice(start, start + batch_size)
                 swb = None if sample_weight is None else sample_weight[sl]
@@ -264,7 +274,7 @@ class Trainer:
         n = len(x)
         bar = callbacks_mod.Progbar(-(-n // batch_size), verbose=verbose)
         outputs = []
-        with no_grad():
+        with no_grad(), _blas.for_batch(batch_size):
             for step, start in enumerate(range(0, n, batch_size)):
                 outputs.append(self._forward(Tensor(x[start:start + batch_size], dtype=self.dtype)).data)
                 bar.update(step + 1, {}, finished=start + batch_size >= n)
