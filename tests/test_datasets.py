@@ -58,17 +58,17 @@ def test_mnist_explicit_path_and_missing_path(tmp_path):
 
 def test_embedded_digits_are_the_first_real_digits_and_balanced(monkeypatch):
     (x_train, y_train), (x_test, y_test) = mnist.load_embedded()
-    assert x_train.shape == (10000, 28, 28) and x_test.shape == (2000, 28, 28)
+    assert x_train.shape == (10000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert x_train.dtype == y_train.dtype == np.uint8
     assert np.bincount(y_train, minlength=10).min() >= 800
     assert np.bincount(y_test, minlength=10).min() >= 150
     assert y_train[:5].tolist() == [5, 0, 4, 1, 9]
-    assert os.path.getsize(mnist.EMBEDDED_FILE) < 3 * 2**20
+    assert os.path.getsize(mnist.EMBEDDED_FILE) < 4 * 2**20
     if (SHARED_DATA / "mnist").is_dir():
         (full_x, full_y), (full_xt, _) = mnist.load_data(path=SHARED_DATA / "mnist")
         np.testing.assert_array_equal(x_train, full_x[:10000])
         np.testing.assert_array_equal(y_train, full_y[:10000])
-        np.testing.assert_array_equal(x_test, full_xt[:2000])
+        np.testing.assert_array_equal(x_test, full_xt[:10000])
     (x2, _), _ = mnist.load_data(embedded=True)
     np.testing.assert_array_equal(x2, x_train)
 

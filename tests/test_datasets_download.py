@@ -136,9 +136,9 @@ def test_offline_mnist_falls_back_to_embedded_digits_with_one_notice(monkeypatch
         (x_train, y_train), (x_test, y_test) = mnist.load_data()
     assert len(record) == 1
     notice = str(record[0].message)
-    for part in ("embedded sample", "10,000 training", "2,000 test", "GLASSNET_DATA", str(isolated_dirs / "mnist")):
+    for part in ("embedded sample", "10,000 training", "10,000 test", "GLASSNET_DATA", str(isolated_dirs / "mnist")):
         assert part in notice
-    assert x_train.shape == (10000, 28, 28) and x_test.shape == (2000, 28, 28)
+    assert x_train.shape == (10000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert y_train.dtype == y_test.dtype == np.uint8
 
 

@@ -1,10 +1,8 @@
 """Losses: hand-checkable values, gradcheck (float64), PyTorch autograd, fusion rules, target checks."""
-import warnings
 
 import numpy as np
 import pytest
 
-import glassnet
 from glassnet import losses
 from glassnet.activations import sigmoid, softmax
 from glassnet.engine import Tensor
@@ -89,10 +87,6 @@ def test_huge_logits_do_not_overflow():
 
 
 # -- gradients: central differences (float64) and PyTorch autograd -------------------------------------
-def _torch_mean_last(x):
-    return x.mean(-1)
-
-
 # name, glassnet loss class kwargs, y_true, x (y_pred or logits), torch per-sample function
 CASES = [
     ("mse", losses.MeanSquaredError, {}, RNG.normal(size=(N, 3)), RNG.normal(size=(N, 3)),
@@ -175,6 +169,7 @@ def test_fused_gradient_equals_composite_where_not_clipped(loss, activation, y):
     np.testing.assert_allclose(fused.data, plain.data, rtol=1e-10)
     np.testing.assert_allclose(fused_z.grad, plain_z.grad, rtol=1e-7, atol=1e-12)
     assert gradcheck(lambda t: loss(y, activation(t), sample_weight=WEIGHTS), z).ok
+    assert gradcheck(lambda t: loss.call(y, activation(t)), z).ok     # per sample, random upstream g
 
 
 def test_fused_gradient_is_p_minus_y_even_when_saturated():
@@ -215,6 +210,8 @@ def test_from_logits_true_on_a_softmax_output_warns_and_computes_what_was_asked(
         out = losses.CategoricalCrossentropy(from_logits=True)(ONE_HOT, p)
     expected = losses.CategoricalCrossentropy(from_logits=True)(ONE_HOT, p.data)
     np.testing.assert_allclose(out.data, expected, rtol=1e-6)
+    with pytest.warns(UserWarning, match="binary_crossentropy.*sigmoid activation"):
+        losses.binary_crossentropy(BIN01, sigmoid(Tensor(z[:, :3])), from_logits=True)
 
 
 def test_logits_with_from_logits_false_raise():
@@ -222,6 +219,8 @@ def test_logits_with_from_logits_false_raise():
         losses.binary_crossentropy([[1.0]], np.array([[3.2]]))
     with pytest.raises(ValueError, match="look like logits"):
         losses.SparseCategoricalCrossentropy()([0], np.array([[-1.0, 2.0]]))
+    with pytest.raises(ValueError, match="has negative values.*from_logits=True"):
+        losses.categorical_crossentropy([[0, 1]], np.array([[-1.0, 2.0]]))
 
 
 # -- shapes, reductions, names --------------------------------------------------------------------

@@ -31,7 +31,8 @@ class _Gadget:
 
 
 def _model():
-    return glassnet.Sequential([Dense(5, activation="relu", input_shape=(4,)), Dense(3, activation="softmax")])
+    return glassnet.Sequential([Dense(5, activation="relu", input_shape=(4,)),
+                                Dense(3, activation="softmax")])
 
 
 @pytest.fixture
@@ -349,22 +350,27 @@ def test_unknown_classes_and_keys(saved, tmp_path, edit, message):
 def test_initializer_module_path_is_not_imported(saved, tmp_path):
     _, path = saved
     evil = {"module": "builtins", "class_name": "eval", "config": {}, "registered_name": None}
-    bad = _edit(path, tmp_path / "bad.gnet", lambda c: _layer_entry(c)["config"].update(kernel_initializer=evil))
+    bad = _edit(path, tmp_path / "bad.gnet",
+                lambda c: _layer_entry(c)["config"].update(kernel_initializer=evil))
     with pytest.raises(ModelFileError):
         saving.load_model(bad)
 
 
-def test_unknown_optimizer_class(tmp_path):
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["optimizer"].update(class_name="os.system"), r"unknown optimizer type 'os\.system'"),
+    (lambda c: c["optimizer"]["config"].update(evil=1), r"evil"),
+    (lambda c: c["loss"].update(module="builtins"), r"cannot read the loss setting"),
+    (lambda c: c.update(loss={"class_name": "eval", "config": {}}), r"unknown loss type 'eval'"),
+    (lambda c: c.update(run_code="rm -rf /"), r"unexpected keyword|unknown compile settings"),
+], ids=["optimizer-class", "optimizer-key", "loss-module", "loss-class", "compile-key"])
+def test_unknown_compile_settings(tmp_path, edit, message):
     model = _model()
     model.compile(optimizer="adam", loss="mse")
-    if model.compile_config is None:
-        pytest.skip("needs Sequential.compile to set compile_config")
+    if not isinstance(model.compile_config, dict) or not isinstance(model.compile_config.get("loss"), dict):
+        pytest.skip("needs Sequential.compile to set compile_config with a serialized loss")
     model.save(tmp_path / "m.gnet")
-
-    def edit(config):
-        config["compile"]["optimizer"]["class_name"] = "os.system"
-    with pytest.raises(ModelFileError, match="unknown optimizer type 'os.system'"):
-        saving.load_model(_edit(tmp_path / "m.gnet", tmp_path / "bad.gnet", edit))
+    with pytest.raises(ModelFileError, match=message):
+        saving.load_model(_edit(tmp_path / "m.gnet", tmp_path / "bad.gnet", lambda c: edit(c["compile"])))
 
 
 def test_registry_is_glassnet_layers_only():
@@ -379,7 +385,8 @@ def test_registry_is_glassnet_layers_only():
 def test_newer_format_version(saved, tmp_path):
     _, path = saved
     bad = _edit(path, tmp_path / "new.gnet", lambda c: c.update(format_version=3, new_feature={}))
-    with pytest.raises(ModelFileError, match=r"format version 3 is newer than supported \(1\); upgrade glassnet"):
+    message = r"format version 3 is newer than supported \(1\); upgrade glassnet"
+    with pytest.raises(ModelFileError, match=message):
         saving.load_model(bad)
 
 
@@ -389,7 +396,7 @@ def test_newer_format_version(saved, tmp_path):
     (b"[1, 2]", "JSON object"),
     (b"[" * 100_000, "not valid JSON"),
     (b'{"format": "keras"}', "not a glassnet model file"),
-])
+], ids=["duplicate-key", "nan", "list", "deep-nesting", "keras"])
 def test_bad_json(saved, tmp_path, text, message):
     _, path = saved
     members = _members(path)

@@ -2,7 +2,7 @@
 
     python tools/make_embedded_digits.py [--source ../shared/data/mnist]
 
-Takes the first 10,000 training and first 2,000 test digits of the real MNIST IDX files (read
+Takes the first 10,000 training and 10,000 test digits (the whole test set) of the real MNIST IDX files (read
 by glassnet's own validating parser), checks the class balance, and writes them uint8 with
 np.savez_compressed. The output is byte-for-byte reproducible (zip entries carry a fixed date).
 Also copies the two tutorial CSV tables (insurance, home prices) into the package data folder.
@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from glassnet.datasets._idx import load_files  # noqa: E402  (the same parser load_data uses)
 
-N_TRAIN, N_TEST = 10000, 2000
+N_TRAIN, N_TEST = 10000, 10000
 OUT = ROOT / "src" / "glassnet" / "datasets" / "data"
 
 

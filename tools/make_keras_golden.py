@@ -65,12 +65,12 @@ def net(units, activation):
     return [HIDDEN, ("Dense", {"units": units, "activation": activation})]
 
 
-def case(layers, loss, target, metrics=("accuracy",), kernel_scale=1.0, optimizers=None):
+def case(layers, loss, target, metrics=("accuracy",), output_bias=None, optimizers=None):
     """One loss case. ``loss`` is {"name": "..."} (compile(loss="...")) or
     {"class": "...", "kwargs": {...}} (compile(loss=keras.losses.<class>(**kwargs)));
-    ``kernel_scale`` multiplies the initial kernels; ``optimizers`` restricts OPTIMIZERS."""
+    ``output_bias`` replaces the last layer's initial bias; ``optimizers`` restricts OPTIMIZERS."""
     return {"layers": layers, "loss": loss, "target": target, "metrics": list(metrics),
-            "kernel_scale": kernel_scale, "optimizers": optimizers}
+            "output_bias": output_bias, "optimizers": optimizers}
 
 
 LOSS_CASES = {
@@ -90,13 +90,14 @@ LOSS_CASES = {
                          "kwargs": {"from_logits": True}}, "sparse"),
     # The course notes' digits model: sigmoid outputs with sparse categorical cross-entropy.
     "scce_sigmoid": case(net(3, "sigmoid"), {"name": "sparse_categorical_crossentropy"}, "sparse"),
-    # Kernels x25: logits far beyond +-16, so probabilities saturate in float32. These pin whether
-    # the loss and its gradient come from the logits (Keras on TensorFlow: yes, no clipping) or
-    # from clipped probabilities (a clipped loss tops out at -log(1e-7) = 16.1 per sample).
+    # Output biases of +-20: logits beyond +-16, so probabilities saturate in float32. These pin
+    # whether the loss and its gradient come from the logits (Keras on TensorFlow: yes, no
+    # clipping; gradient p - y) or from clipped probabilities (a clipped loss tops out at
+    # -log(1e-7) = 16.1 per sample, and its gradient is 0 where the clip is active).
     "bce_saturated": case(net(1, "sigmoid"), {"name": "binary_crossentropy"}, "binary",
-                          kernel_scale=25.0, optimizers=["sgd"]),
+                          output_bias=[20.0], optimizers=["sgd"]),
     "cce_saturated": case(net(3, "softmax"), {"name": "categorical_crossentropy"}, "onehot",
-                          kernel_scale=25.0, optimizers=["sgd"]),
+                          output_bias=[20.0, 0.0, -20.0], optimizers=["sgd"]),
 }
 
 # name -> (class name, constructor kwargs)
@@ -142,17 +143,18 @@ def make_data():
     return x, targets
 
 
-def make_initial_weights(layers, kernel_scale=1.0):
-    """Kernels uniform in ±0.6 (times kernel_scale), biases uniform in ±0.1 (non-zero so bias
-    gradients show)."""
+def make_initial_weights(layers, output_bias=None):
+    """Kernels uniform in ±0.6, biases uniform in ±0.1 (non-zero so bias gradients show); the
+    last layer's bias replaced by ``output_bias`` where given."""
     rng = np.random.default_rng(7)
     weights, fan_in = [], N_FEATURES
     for _, kwargs in layers:
         units = kwargs["units"]
-        kernel = rng.uniform(-0.6, 0.6, size=(fan_in, units)) * kernel_scale
-        weights.append(kernel.astype(np.float32))
+        weights.append(rng.uniform(-0.6, 0.6, size=(fan_in, units)).astype(np.float32))
         weights.append(rng.uniform(-0.1, 0.1, size=(units,)).astype(np.float32))
         fan_in = units
+    if output_bias is not None:
+        weights[-1] = np.array(output_bias, dtype=np.float32)
     return weights
 
 
@@ -201,7 +203,7 @@ def as_list(result):
 def run_case(keras, spec, opt, x, y):
     """All procedures for one (loss, optimizer) pair -> dict of arrays (everything but meta)."""
     layers, loss_spec, metrics = spec["layers"], spec["loss"], spec["metrics"]
-    w0 = make_initial_weights(layers, spec["kernel_scale"])
+    w0 = make_initial_weights(layers, spec["output_bias"])
     out = {"x": x, "y": y}
     out.update({f"w0_{i}": w for i, w in enumerate(w0)})
 
@@ -277,7 +279,7 @@ def generate(keras, tf):
                 "loss": spec["loss"],
                 "target": spec["target"],
                 "metrics": spec["metrics"],
-                "kernel_scale": spec["kernel_scale"],
+                "output_bias": spec["output_bias"],
                 "optimizer": {"class": cls, "kwargs": kwargs,
                               "keras_config": {k: v for k, v in opt_config.items()
                                                if k != "name" and (v is None or isinstance(

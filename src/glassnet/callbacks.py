@@ -126,6 +126,7 @@ class Progbar:
 
     On a terminal the line is redrawn in place (at most every 0.05 s); when output goes to a file or
     pipe only the final line is written; where the console cannot print "━" an ASCII "=" bar is used.
+    ``verbose=2`` writes only the final line, without the bar: ``1875/1875 - 2s - 1ms/step - loss: ...``.
     """
 
     def __init__(self, target, width=20, verbose=1, stream=None, interval=0.05):
@@ -136,7 +137,8 @@ class Progbar:
         self.fill, self.empty = ("━", "━") if _can_print("━", self.stream) else ("=", ".")
         self.color = self.dynamic and self.fill == "━" and not os.environ.get("NO_COLOR")
         self.start = time.perf_counter()
-        self.last_draw = 0.0
+        self.last_draw = -float("inf")      # the first update is always drawn
+        self.last_width = 0
 
     def _bar(self, current):
         if self.target is None:
@@ -157,7 +159,10 @@ class Progbar:
             timing = f"{_format_time(elapsed)} {_format_time(per_step, True)}"
         else:
             timing = f"{_format_time(per_step * (self.target - current))} {_format_time(per_step, True)}"
-        parts = [f"{count} {self._bar(current)} {timing}".replace("  ", " ")]
+        if self.verbose == 2:          # Keras's semi-verbose line: "1875/1875 - 2s - 1ms/step - loss: ..."
+            parts = [count, _format_time(elapsed), _format_time(per_step, True)]
+        else:
+            parts = [f"{count} {self._bar(current)} {timing}".replace("  ", " ")]
         for key in sorted(values):
             value = values[key]
             parts.append(f"{key}: {value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{key}: {value:.4e}")
@@ -172,7 +177,11 @@ class Progbar:
         self.last_draw = now
         text = self.line(current, values, finished)
         if self.dynamic and self.verbose == 1:
-            self.stream.write("\r" + text + "\x1b[K" + ("\n" if finished else ""))
+            # erase the rest of the old line: ANSI "\x1b[K" where the console is Unicode-capable,
+            # else (a legacy cp1252 console) spaces, so no escape codes are printed as garbage
+            clear = "\x1b[K" if self.fill == "━" else " " * max(self.last_width - len(text), 0)
+            self.last_width = len(text)
+            self.stream.write("\r" + text + clear + ("\n" if finished else ""))
         else:
             self.stream.write(text + "\n")
         self.stream.flush()

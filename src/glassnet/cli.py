@@ -214,13 +214,15 @@ def build_parser():
     p.add_argument("dataset", choices=["mnist"], help="the dataset (mnist)")
     p.add_argument("--model", choices=list(MODELS), default="notes",
                    help="notes (default): " + MODELS["notes"] + "; hidden: " + MODELS["hidden"])
-    p.add_argument("--epochs", type=_positive, default=5, metavar="N", help="passes over the training data (default 5)")
-    p.add_argument("--batch-size", type=_positive, default=32, metavar="N", help="samples per step (default 32)")
+    p.add_argument("--epochs", type=_positive, default=5, metavar="N",
+                   help="passes over the training data (default 5)")
+    p.add_argument("--batch-size", type=_positive, default=32, metavar="N",
+                   help="samples per step (default 32)")
     p.add_argument("--out", metavar="DIR", help="where to write model.gnet and report.png "
                                                 "(default ./glassnet-runs/<timestamp>)")
     p.add_argument("--seed", type=int, help="random seed for the initial weights and the shuffling")
     p.add_argument("--embedded", action="store_true",
-                   help="use the 10,000 / 2,000 digits shipped inside glassnet (no search, no download)")
+                   help="use the 10,000 / 10,000 digits shipped inside glassnet (no search, no download)")
     p.add_argument("--limit", type=_positive, help=argparse.SUPPRESS)    # first N samples: fast tests
     p.set_defaults(run=train)
 
@@ -228,7 +230,7 @@ def build_parser():
                        description="Evaluate a saved model on a dataset's test set.")
     p.add_argument("model", metavar="MODEL", help="a model file written by 'glassnet train' or model.save")
     p.add_argument("--dataset", choices=["mnist"], default="mnist", help="the test set (default mnist)")
-    p.add_argument("--embedded", action="store_true", help="use the embedded 2,000 test digits")
+    p.add_argument("--embedded", action="store_true", help="use the embedded 10,000 test digits")
     p.add_argument("--limit", type=_positive, help=argparse.SUPPRESS)
     p.set_defaults(run=evaluate)
 

@@ -160,7 +160,8 @@ def _unfilter_sequential(x, above, bpp, kind):
             predictor = (a + b) >> 1
         else:
             c = above[i - bpp] if i >= bpp else 0
-            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)    # |p − a|, |p − b|, |p − c|, p = a + b − c
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)    # |p − a|, |p − b|, |p − c|
+            #                                                          with p = a + b − c
             predictor = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
         row[i] = (value + predictor) & 0xFF
     return np.frombuffer(bytes(row), np.uint8)
@@ -271,9 +272,9 @@ def to_mnist(gray, box=20, size=28):
     g = _crop(g)
     g = _crop(_thicken(g, min_width=1.5 * max(g.shape) / box))
     scale = box / max(g.shape)
-    h, w = (max(1, int(round(n * scale))) for n in g.shape)
-    digit = _resample_matrix(g.shape[0], h) @ g @ _resample_matrix(g.shape[1], w).T
+    digit = _resample_matrix(g.shape[0], scale) @ g @ _resample_matrix(g.shape[1], scale).T
     digit /= digit.max()
+    h, w = digit.shape
     ys, xs = np.arange(h), np.arange(w)                          # centre of mass, pixel coordinates
     cy, cx = (digit.sum(1) @ ys) / digit.sum(), (digit.sum(0) @ xs) / digit.sum()
     top = int(np.clip(round(size / 2 - cy), 0, size - h))
@@ -289,20 +290,22 @@ def _crop(g):
     return g[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
-def _resample_matrix(n, m):
-    """(m, n) matrix R so that ``R @ v`` resizes a length-n signal to length m.
+def _resample_matrix(n, scale):
+    """(m, n) matrix R so that ``R @ v`` resizes a length-n signal by ``scale``, m = ⌈n·scale⌉.
 
-    Shrinking (m ≤ n): area averaging, ``R[i, j]`` = the share of output pixel i's span
-    [i·n/m, (i+1)·n/m) covered by input pixel [j, j+1). Growing: linear interpolation at the
-    output pixel centres ``(i + 0.5)·n/m − 0.5``. Each row sums to 1.
+    The n input pixels cover n·scale output pixels, centred in the m output pixels (so a stroke
+    1.4 px wide after scaling spans two partly-covered pixels, anti-aliased as in MNIST).
+    Shrinking (scale ≤ 1): area averaging, ``R[i, j] = scale · |output pixel i ∩ input pixel j|``
+    measured in input pixels. Growing: linear interpolation at the output pixel centres.
     """
-    if m <= n:
-        edges = np.arange(m + 1) * (n / m)
-        lo, hi = edges[:-1, None], edges[1:, None]
+    m = max(1, int(np.ceil(n * scale - 1e-6)))
+    offset = (m - n * scale) / 2                                 # output pixels left free at each end
+    i = np.arange(m)[:, None]
+    if scale <= 1:
+        lo = (i - offset) / scale                                # output pixel i in input coordinates
         j = np.arange(n)[None, :]
-        overlap = np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0, None)
-        return overlap / (n / m)
-    s = np.clip((np.arange(m) + 0.5) * (n / m) - 0.5, 0, n - 1)
+        return np.clip(np.minimum(lo + 1 / scale, j + 1) - np.maximum(lo, j), 0, None) * scale
+    s = np.clip((np.arange(m) + 0.5 - offset) / scale - 0.5, 0, n - 1)
     j0 = np.floor(s).astype(int)
     j1 = np.minimum(j0 + 1, n - 1)
     r = np.zeros((m, n))

@@ -31,7 +31,6 @@ Keras facts to match (``keras/src/losses/losses.py``, ``backend/tensorflow/nn.py
 MSE/MAE/BCE average over the last axis; a trailing label axis of size 1 is squeezed
 (``squeeze_or_expand_to_same_rank``); class names are ``"mean_squared_error"``, … .
 """
-import difflib
 import warnings
 
 import numpy as np
@@ -87,7 +86,8 @@ def _check_shapes(y, p, fn_name, hint=""):
 def _check_probabilities(p, fn_name, high=1):
     """Probabilities must lie in [0, high] (CCE normalises, so there high = ∞: only negatives fail)."""
     if p.size and (p.min() < 0 or p.max() > high):
-        raise ValueError(f"{fn_name} received from_logits=False, but y_pred has values outside [0, 1] "
+        where = "values outside [0, 1]" if high == 1 else "negative values"
+        raise ValueError(f"{fn_name} received from_logits=False, but y_pred has {where} "
                          f"(min {p.min():.4g}, max {p.max():.4g}): these look like logits. Hint: pass "
                          "from_logits=True, or end the model with a sigmoid/softmax activation.")
 

@@ -10,7 +10,7 @@ the fix (glassnet's bad-inputs list, items 3–9 and 26):
     string labels                       → TypeError: encode with np.unique(..., return_inverse=True)
     binary CE + y outside [0, 1]        → softmax with K units + sparse CE
     NaN / Inf in y                      → "y contains 3 NaN values (first at index (12,))"
-    y shape not matching the output     → the two shapes
+    y shape not matching the output     → the two shapes (and Flatten() when x kept extra axes)
 """
 import numpy as np
 
@@ -93,6 +93,11 @@ def validate_targets(loss, y, output_shape):
     out = tuple(output_shape)[1:]
     n = y.shape[0] if y.ndim else 1
     k = out[-1] if out else 1
+    if len(out) > 1 and y.ndim <= 2 and y.shape[1:] not in (out, out[:-1]):
+        raise ValueError(f"{name}: the model output has shape {tuple(output_shape)}, one prediction per "
+                         f"position along the inner axes, but y of shape {y.shape} has one target per "
+                         "sample. Dense acts on the last axis only: add Flatten() as the first layer, or "
+                         "reshape x to (N, features).")
     if kind == "sparse":
         if y.ndim == len(out) + 1 and y.shape[-1] not in (1,) and k is not None and y.shape[-1] == k:
             raise ValueError(f"sparse_categorical_crossentropy expects integer labels of shape (N,) or "

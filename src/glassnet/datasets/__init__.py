@@ -1,6 +1,6 @@
 """Datasets in Keras' shapes and dtypes, read with validating parsers and verified downloads.
 
-- ``mnist``: handwritten digits (with an embedded 10,000 / 2,000 real sample for offline use),
+- ``mnist``: handwritten digits (with an embedded 10,000 / 10,000 real sample for offline use),
 - ``fashion_mnist``: Zalando's article images in the MNIST format,
 - ``cifar10``: 32 x 32 colour images (npz, binary, or python batches through a safe unpickler),
 - ``insurance``, ``homeprices``: the tutorial tables, shipped in the package.

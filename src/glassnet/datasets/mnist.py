@@ -13,7 +13,7 @@ used through ``GLASSNET_DATA`` or ``path``; copied into the cache, that one file
 hash check and be deleted as corrupted.
 
 Offline with nothing found, ``load_data`` returns the **embedded sample** shipped inside the
-package (the first 10,000 training and first 2,000 test digits of the real files) and says so
+package (the first 10,000 training digits and the whole 10,000-digit test set of the real files) and says so
 once with an ``EmbeddedDataWarning``.
 """
 import os
@@ -38,7 +38,7 @@ SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 EMBEDDED_FILE = pathlib.Path(__file__).parent / "data" / "mnist_embedded.npz"
-EMBEDDED_SIZES = (10000, 2000)
+EMBEDDED_SIZES = (10000, 10000)
 
 
 class EmbeddedDataWarning(UserWarning):
@@ -51,11 +51,11 @@ def load_data(path=None, embedded=False):
     Args:
         path: a folder holding the four IDX files (``train-images-idx3-ubyte.gz`` ... or the
             raw, un-gzipped files), or a Keras ``mnist.npz``. When given, only it is searched.
-        embedded: if True, return the embedded 10,000 / 2,000 sample without searching.
+        embedded: if True, return the embedded 10,000 / 10,000 sample without searching.
 
     Returns:
         x_train uint8 (60000, 28, 28), y_train uint8 (60000,), x_test uint8 (10000, 28, 28),
-        y_test uint8 (10000,); the embedded sample has 10,000 and 2,000 rows.
+        y_test uint8 (10000,); the embedded sample has 10,000 and 10,000 rows (the full test set).
 
     Raises:
         DatasetFileError: a file found is malformed (wrong magic, truncated, counts differ ...).
@@ -90,7 +90,7 @@ def _first_failure(exc):
 
 
 def load_embedded():
-    """The embedded sample: the first 10,000 training and first 2,000 test digits of real MNIST.
+    """The embedded sample: the first 10,000 training digits and all 10,000 test digits of real MNIST.
 
     Made by ``tools/make_embedded_digits.py``; balanced enough to train on (every class has
     between 863 and 1,127 training digits). Same dtypes and layout as ``load_data``.

@@ -21,6 +21,8 @@ def positive_int(value, name):
 
 def as_array(x, name, dtype=None):
     """``x`` as a float array of the model dtype (one copy at most), with NaN/Inf rejected."""
+    if x is None:
+        raise ValueError(f"{name} is None; expected an array of shape (N, ...).")
     if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
         x = x.numpy()
     arr = np.asarray(x)

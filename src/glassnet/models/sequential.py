@@ -169,12 +169,10 @@ class Sequential(Trainer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from .. import layers as layers_mod
+        from ..saving import get_layer_class
         model = cls(name=config.get("name"))
         for entry in config["layers"]:
-            layer_cls = getattr(layers_mod, entry["class_name"], None)
-            if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
-                raise ValueError(f"unknown layer type {entry['class_name']!r}")
+            layer_cls = get_layer_class(entry["class_name"])
             if layer_cls is InputLayer:
                 model.add(InputLayer(shape=tuple(entry["config"]["batch_shape"])[1:]))
             else:
@@ -194,8 +192,8 @@ class Sequential(Trainer):
 
     def save_weights(self, filepath, overwrite=True):
         from ..saving import save_weights
-        save_weights(self, filepath)
+        save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath):
+    def load_weights(self, filepath, strict=False):
         from ..saving import load_weights
-        load_weights(self, filepath)
+        load_weights(self, filepath, strict=strict)

@@ -229,8 +229,8 @@ class Trainer:
             self.set_weights(snapshot)
             restored = f" The weights were restored to their values at the start of epoch {epoch + 1}."
         lr = getattr(self.optimizer, "learning_rate", None)
-        warnings.warn(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}; training stopped. "
-                      f"learning rate {lr:g} may be too high.{restored}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}; learning rate {lr:g} "
+                      f"may be too high. Training stopped.{restored}", RuntimeWarning, stacklevel=3)
 
     # -- evaluate / predict -------------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", sample_weight=None,

@@ -1,0 +1,580 @@
+"""Every mistaken or hostile input of ../shared/bad-inputs.md in issue 2's scope (items 1-31, 48-50).
+
+Each test names its item number. The contract: a clear exception (type + key words of the message)
+before any work is done, or the documented warning, never a NumPy error from deep inside an op.
+Items 29-30 concern Conv2D (a later issue) and item 50 lives in test_progress.py.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import glassnet
+from glassnet import layers, losses, optimizers
+from glassnet.models import Sequential
+
+
+def dense_model(d=784, units=10, activation="softmax", loss="sparse_categorical_crossentropy",
+                metrics=None, optimizer="sgd"):
+    model = Sequential([layers.Dense(units, input_shape=(d,), activation=activation)])
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return model
+
+
+def data(n=8, d=784, k=10):
+    rng = np.random.default_rng(0)
+    return rng.random((n, d), dtype=np.float32), rng.integers(0, k, n)
+
+
+# -- 1: input shape not matching the model ------------------------------------------------------------
+def test_01_unflattened_images_raise_with_flatten_hint():
+    model = dense_model()
+    x = np.zeros((4, 28, 28), np.float32)
+    with pytest.raises(ValueError, match=r"(?s)784.*\(None, 28, 28\).*Flatten"):
+        model.fit(x, np.zeros(4, int), verbose=0)
+    with pytest.raises(ValueError, match="Flatten"):
+        model.predict(x, verbose=0)
+
+
+def test_01_unbuilt_model_raises_at_build_not_inside_matmul():
+    model = Sequential([layers.Dense(10), layers.Dense(3)])
+    model.compile("sgd", "mse")
+    model.build((None, 5))
+    with pytest.raises(ValueError, match=r"expected .*5.*\(None, 7\)"):
+        model.fit(np.zeros((4, 7), np.float32), np.zeros((4, 3)), verbose=0)
+
+
+@pytest.mark.parametrize("loss, units, y", [
+    ("sparse_categorical_crossentropy", 10, np.zeros(4, int)),
+    ("categorical_crossentropy", 10, np.eye(10)[:4]),
+    ("mse", 1, np.zeros(4)),
+])
+def test_01_model_without_input_shape_fed_images_hints_flatten(loss, units, y):
+    model = Sequential([layers.Dense(units)])           # Dense acts on the last axis: output (None, 28, U)
+    model.compile("sgd", loss)
+    with pytest.raises(ValueError, match=rf"(?s)output has shape \(None, 28, {units}\).*"
+                                         r"one target per sample.*Flatten\(\)"):
+        model.fit(np.zeros((4, 28, 28), np.float32), y, verbose=0)
+
+
+def test_01_sequence_targets_for_a_per_position_output_are_still_accepted():
+    model = Sequential([layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    history = model.fit(np.zeros((4, 5, 2), np.float32), np.zeros((4, 5), int), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+# -- 2: x / y / sample_weight lengths ------------------------------------------------------------------
+def test_02_x_and_y_lengths_differ():
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(ValueError, match=r"x and y have different numbers of samples \(8 vs 7\)"):
+        model.fit(x, y[:7], verbose=0)
+    with pytest.raises(ValueError, match=r"different numbers of samples \(8 vs 7\)"):
+        model.evaluate(x, y[:7], verbose=0)
+
+
+def test_02_sample_weight_length_differs():
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(ValueError, match=r"sample_weight.*\(8 vs 5\)"):
+        model.fit(x, y, sample_weight=np.ones(5), verbose=0)
+
+
+# -- 3, 4: label kind does not fit the loss ------------------------------------------------------------
+def test_03_one_hot_labels_with_sparse_loss():
+    model = dense_model()
+    x, y = data(8)
+    onehot = glassnet.utils.to_categorical(y, 10)
+    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy expects integer labels of shape "
+                                         r"\(N,\) or \(N, 1\); got \(8, 10\).*categorical_crossentropy or "
+                                         r"y\.argmax\(-1\)"):
+        model.fit(x, onehot, verbose=0)
+
+
+def test_04_integer_labels_with_categorical_loss():
+    model = dense_model(loss="categorical_crossentropy")
+    x, y = data(8)
+    with pytest.raises(ValueError, match=r"(?s)categorical_crossentropy expects one-hot.*"
+                                         r"sparse_categorical_crossentropy.*to_categorical"):
+        model.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="to_categorical"):
+        model.fit(x, y[:, None], verbose=0)
+
+
+# -- 5-8: sparse labels out of range, negative, non-integral, strings ----------------------------------
+def test_05_label_out_of_range():
+    model = dense_model()
+    x, y = data(8)
+    y[3] = 10
+    with pytest.raises(ValueError, match=r"label 10 out of range \[0, 10\)"):
+        model.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"label 10 out of range"):
+        model.evaluate(x, y, verbose=0)
+
+
+def test_06_negative_label():
+    model = dense_model()
+    x, y = data(8)
+    y[0] = -1
+    with pytest.raises(ValueError, match=r"label -1 out of range \[0, 10\)"):
+        model.fit(x, y, verbose=0)
+
+
+def test_07_non_integral_float_labels_rejected_but_integral_floats_accepted():
+    model = dense_model(d=4, units=3)
+    x = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"integral.*2\.5"):
+        model.fit(x, np.array([0.0, 1.0, 2.5]), verbose=0)
+    history = model.fit(x, np.array([0.0, 1.0, 2.0]), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_08_string_labels_are_a_type_error_with_encoding_hint():
+    model = dense_model(d=4, units=2)
+    x = np.zeros((2, 4), np.float32)
+    with pytest.raises(TypeError, match=r"(?s)numeric.*np\.unique\(.*return_inverse=True\)"):
+        model.fit(x, np.array(["cat", "dog"]), verbose=0)
+
+
+def test_08_string_inputs_are_a_type_error():
+    model = dense_model(d=2, units=2)
+    with pytest.raises(TypeError, match="numeric"):
+        model.fit(np.array([["a", "b"], ["c", "d"]]), np.array([0, 1]), verbose=0)
+
+
+# -- 9: NaN / Inf ---------------------------------------------------------------------------------------
+def test_09_nan_in_x_is_counted_and_located():
+    model = dense_model()
+    x, y = data(16)
+    x[12, 40] = np.nan
+    x[13, 1] = np.nan
+    x[14, 2] = np.inf
+    with pytest.raises(ValueError, match=r"x contains 3 NaN/Inf values \(first: NaN at index \(12, 40\)\)"):
+        model.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        model.predict(x, verbose=0)
+    assert model.optimizer.iterations == 0          # nothing was trained
+
+
+def test_09_inf_in_y_with_regression_loss():
+    model = dense_model(d=3, units=1, activation=None, loss="mse")
+    y = np.array([[1.0], [np.inf], [2.0]])
+    with pytest.raises(ValueError, match=r"y contains 1 Inf values \(first at index \(1, 0\)\)"):
+        model.fit(np.zeros((3, 3), np.float32), y, verbose=0)
+
+
+def test_09_nan_in_validation_data():
+    model = dense_model()
+    x, y = data(8)
+    x_val = x.copy()
+    x_val[0, 0] = np.nan
+    with pytest.raises(ValueError, match="x_val contains 1 NaN"):
+        model.fit(x, y, validation_data=(x_val, y), verbose=0)
+
+
+# -- 10, 11: raw uint8 and float64 inputs -------------------------------------------------------------
+def test_10_uint8_inputs_are_accepted_with_one_warning():
+    model = dense_model()
+    x, y = data(8)
+    raw = (x * 255).astype(np.uint8)
+    raw[0, 0] = 255
+    with pytest.warns(UserWarning, match=r"inputs look unscaled \(max 255\); consider x / 255\.0") as rec:
+        model.fit(raw, y, verbose=0)
+    assert len([w for w in rec if "unscaled" in str(w.message)]) == 1
+    assert np.isfinite(model.get_weights()[0]).all()
+
+
+def test_11_float64_inputs_are_cast_to_the_model_dtype():
+    model = dense_model()
+    x, y = data(8)
+    out = model.predict(x.astype(np.float64), verbose=0)
+    assert out.dtype == np.float32
+    model.fit(x.astype(np.float64), y, verbose=0)
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+
+
+def test_11_float64_model_keeps_float64():
+    glassnet.config.set_floatx("float64")
+    try:
+        model = dense_model(d=4, units=2)
+        out = model.predict(np.ones((2, 4)), verbose=0)
+        assert out.dtype == np.float64
+        assert model.get_weights()[0].dtype == np.float64
+    finally:
+        glassnet.config.set_floatx("float32")
+
+
+# -- 12: empty data ---------------------------------------------------------------------------------------
+def test_12_empty_dataset():
+    model = dense_model()
+    with pytest.raises(ValueError, match=r"x is empty \(0 samples\)"):
+        model.fit(np.zeros((0, 784), np.float32), np.zeros(0, int), verbose=0)
+    with pytest.raises(ValueError, match="empty"):
+        model.evaluate(np.zeros((0, 784), np.float32), np.zeros(0, int), verbose=0)
+    with pytest.raises(ValueError, match="empty"):
+        model.predict(np.zeros((0, 784), np.float32), verbose=0)
+
+
+# -- 13-15: batch_size ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, err", [(0, ValueError), (-4, ValueError), (32.5, TypeError),
+                                      (True, TypeError), ("32", TypeError)])
+def test_13_invalid_batch_size(bad, err):
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(err, match=r"batch_size must be a positive int. Received: batch_size="):
+        model.fit(x, y, batch_size=bad, verbose=0)
+    with pytest.raises(err, match="batch_size must be a positive int"):
+        model.evaluate(x, y, batch_size=bad, verbose=0)
+    with pytest.raises(err, match="batch_size must be a positive int"):
+        model.predict(x, batch_size=bad, verbose=0)
+
+
+def test_14_batch_size_larger_than_n_is_one_batch():
+    model = dense_model()
+    x, y = data(8)
+    history = model.fit(x, y, batch_size=1000, verbose=0)
+    assert model.optimizer.iterations == 1
+    assert len(history.history["loss"]) == 1
+
+
+def test_15_partial_last_batch_is_kept():
+    model = dense_model()
+    x, y = data(10)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert model.optimizer.iterations == 6          # 4 + 4 + 2, twice
+
+
+# -- 16, 17: learning rate ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("lr", [-0.01, float("nan"), float("inf"), -float("inf")])
+def test_16_negative_or_non_finite_learning_rate(lr):
+    for cls in (optimizers.SGD, optimizers.Adam, optimizers.RMSprop):
+        with pytest.raises(ValueError, match="learning_rate"):
+            cls(learning_rate=lr)
+
+
+def test_16_zero_learning_rate_warns():
+    with pytest.warns(UserWarning, match="no learning will happen"):
+        optimizers.SGD(learning_rate=0.0)
+
+
+def test_16_learning_rate_of_wrong_type():
+    with pytest.raises((TypeError, ValueError), match="learning_rate"):
+        optimizers.Adam(learning_rate="fast")
+
+
+def test_17_diverging_training_stops_with_a_diagnosis():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((256, 4)) * 1e3).astype(np.float32)
+    y = (x @ rng.standard_normal((4, 1))).astype(np.float32)
+    model = Sequential([layers.Dense(1, input_shape=(4,))])
+    model.compile(optimizers.SGD(learning_rate=10.0), "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="ignore"):
+            with pytest.raises(RuntimeWarning, match=r"loss became (nan|inf) at epoch 1, batch \d+; "
+                                                     r"learning rate 10 may be too high"):
+                model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+
+
+def test_17_diverging_training_returns_history_with_finite_weights():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((256, 4)) * 1e3).astype(np.float32)
+    y = (x @ rng.standard_normal((4, 1))).astype(np.float32)
+    model = Sequential([layers.Dense(1, input_shape=(4,))])
+    model.compile(optimizers.SGD(learning_rate=10.0), "mse")
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="may be too high") as rec:
+        history = model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    assert len([w for w in rec if "loss became" in str(w.message)]) == 1
+    assert len(history.history["loss"]) == 1          # stopped in epoch 1: the finite batches' mean
+    assert np.isfinite(history.history["loss"][0])
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert model.stop_training
+
+
+# -- 18: epochs / initial_epoch ----------------------------------------------------------------------
+def test_18_epochs_equal_to_initial_epoch_is_a_no_op():
+    model = dense_model()
+    x, y = data(8)
+    before = model.get_weights()
+    history = model.fit(x, y, epochs=3, initial_epoch=3, verbose=0)
+    assert history.history == {} and history.epoch == []
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert model.fit(x, y, epochs=0, verbose=0).history == {}
+
+
+@pytest.mark.parametrize("kwargs", [dict(epochs=-1), dict(epochs=2, initial_epoch=3),
+                                    dict(epochs=2.5), dict(epochs=True), dict(initial_epoch=-1)])
+def test_18_invalid_epochs(kwargs):
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(ValueError, match="epoch"):
+        model.fit(x, y, verbose=0, **kwargs)
+
+
+def test_18_message_names_both_values():
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(ValueError, match=r"epochs \(2\) must be >= initial_epoch \(3\)"):
+        model.fit(x, y, epochs=2, initial_epoch=3, verbose=0)
+
+
+# -- 19-22: validation arguments ---------------------------------------------------------------------
+@pytest.mark.parametrize("split", [1.0, -0.1, 1.5, float("nan"), "0.2", True])
+def test_19_validation_split_outside_0_1(split):
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(ValueError, match=r"validation_split must be a float in \[0, 1\)"):
+        model.fit(x, y, validation_split=split, verbose=0)
+
+
+def test_19_split_leaving_no_samples():
+    model = dense_model()
+    x, y = data(4)
+    with pytest.raises(ValueError, match=r"leaves 4 training and 0 validation .*not sufficient to split"):
+        model.fit(x, y, validation_split=0.1, verbose=0)
+
+
+def test_19_zero_split_means_none():
+    model = dense_model()
+    x, y = data(8)
+    history = model.fit(x, y, validation_split=0, verbose=0)
+    assert "val_loss" not in history.history
+
+
+def test_20_sorted_labels_warn_when_the_tail_has_one_class():
+    model = dense_model(d=4, units=2)
+    x = np.random.default_rng(0).random((10, 4), dtype=np.float32)
+    y = np.array([0] * 5 + [1] * 5)
+    with pytest.warns(UserWarning, match=r"(?s)sorted by class.*[Ss]huffle"):
+        model.fit(x, y, validation_split=0.2, verbose=0)
+
+
+def test_20_representative_tail_does_not_warn():
+    model = dense_model(d=4, units=2)
+    x = np.random.default_rng(0).random((10, 4), dtype=np.float32)
+    y = np.array([0, 1] * 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, validation_split=0.2, verbose=0)
+
+
+@pytest.mark.parametrize("bad", [lambda x, y: (x,), lambda x, y: x, lambda x, y: (x, y, None, None)])
+def test_21_validation_data_wrong_structure(bad):
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(ValueError, match=r"validation_data must be a tuple \(x_val, y_val\)"):
+        model.fit(x, y, validation_data=bad(x, y), verbose=0)
+    assert model.optimizer.iterations == 0          # before epoch 1
+
+
+def test_21_validation_data_wrong_feature_shape_before_training():
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(ValueError, match=r"x_val of shape \(None, 783\)"):
+        model.fit(x, y, validation_data=(x[:, :783], y), verbose=0)
+    with pytest.raises(ValueError, match=r"x and y have different numbers of samples \(8 vs 3\)"):
+        model.fit(x, y, validation_data=(x, y[:3]), verbose=0)
+    assert model.optimizer.iterations == 0
+
+
+def test_22_validation_data_wins_over_validation_split():
+    model = dense_model()
+    x, y = data(10)
+    with pytest.warns(UserWarning, match="validation_split is ignored"):
+        history = model.fit(x, y, validation_data=(x[:3], y[:3]), validation_split=0.5,
+                            batch_size=10, verbose=0)
+    assert model.optimizer.iterations == 1         # all 10 samples trained: the split was not taken
+    assert "val_loss" in history.history
+
+
+# -- 23: fit before compile -----------------------------------------------------------------------------
+def test_23_fit_and_evaluate_before_compile():
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(RuntimeError, match=r"You must call compile\(\) before fit\(\)"):
+        model.fit(x, np.zeros((2, 2)), verbose=0)
+    with pytest.raises(RuntimeError, match=r"You must call compile\(\) before evaluate\(\)"):
+        model.evaluate(x, np.zeros((2, 2)), verbose=0)
+    with pytest.raises(RuntimeError, match=r"compile\(\) before train_on_batch\(\)"):
+        model.train_on_batch(x, np.zeros((2, 2)))
+    assert model.predict(x, verbose=0).shape == (2, 2)      # predict works uncompiled
+
+
+# -- 24: from_logits mismatch ------------------------------------------------------------------------
+def test_24_from_logits_with_softmax_output_warns_and_computes_what_was_asked():
+    model = Sequential([layers.Dense(3, input_shape=(4,), activation="softmax")])
+    with pytest.warns(UserWarning, match="from_logits=True.*softmax.*Was this intended"):
+        model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+    y = np.array([0, 1, 2, 0, 1])
+    p = model.predict(x, verbose=0)
+    expected = np.mean(np.log(np.exp(p).sum(-1)) - p[np.arange(5), y])
+    with pytest.warns(UserWarning, match="Was this intended"):
+        loss = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+# -- 25: misspelt names ----------------------------------------------------------------------------
+def test_25_misspelt_optimizer():
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"(?s)Unknown optimizer: 'adma'.*did you mean 'adam'.*'sgd'"):
+        model.compile(optimizer="adma", loss="mse")
+
+
+def test_25_misspelt_loss():
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"(?s)Unknown loss: 'crossentropy'.*'mean_squared_error'"):
+        model.compile(optimizer="adam", loss="crossentropy")
+    with pytest.raises(ValueError, match=r"Did you mean 'mse'"):
+        model.compile(optimizer="adam", loss="mes")
+
+
+def test_25_misspelt_activation():
+    with pytest.raises(ValueError, match=r"(?s)rellu.*relu"):
+        layers.Dense(2, activation="rellu")
+
+
+def test_25_misspelt_metric_fails_at_compile():
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"(?s)acc_.*accuracy"):
+        model.compile(optimizer="adam", loss="mse", metrics=["acc_"])
+
+
+# -- 26: binary cross-entropy with multi-class labels -----------------------------------------------
+def test_26_binary_crossentropy_with_labels_above_one():
+    model = dense_model(d=3, units=1, activation="sigmoid", loss="binary_crossentropy")
+    with pytest.raises(ValueError, match=r"(?s)binary_crossentropy expects targets in \[0, 1\]; y contains 2"
+                                         r".*softmax.*sparse_categorical_crossentropy"):
+        model.fit(np.zeros((3, 3), np.float32), np.array([0, 1, 2]), verbose=0)
+
+
+# -- 27: class_weight --------------------------------------------------------------------------------
+def test_27_class_weight_unknown_class():
+    model = dense_model(d=4, units=3)
+    x = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"class_weight names class 7, which is not among the labels"):
+        model.fit(x, np.array([0, 1, 2, 0]), class_weight={0: 1.0, 7: 5.0}, verbose=0)
+
+
+@pytest.mark.parametrize("w", [-1.0, float("nan"), float("inf")])
+def test_27_class_weight_negative_or_non_finite(w):
+    model = dense_model(d=4, units=3)
+    x = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"class_weight\[1\] must be a finite number >= 0"):
+        model.fit(x, np.array([0, 1, 2, 0]), class_weight={1: w}, verbose=0)
+
+
+def test_27_class_weight_multilabel_targets():
+    model = dense_model(d=4, units=3, activation="sigmoid", loss="binary_crossentropy")
+    y = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1]], np.float32)
+    with pytest.raises(ValueError, match="multi-label"):
+        model.fit(np.zeros((4, 4), np.float32), y, class_weight={0: 2.0}, verbose=0)
+
+
+def test_27_class_weight_missing_classes_default_to_one():
+    x = np.random.default_rng(0).random((6, 4), dtype=np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    model = dense_model(d=4, units=3)
+    start = model.get_weights()
+    model.fit(x, y, class_weight={1: 3.0}, batch_size=6, shuffle=False, verbose=0)
+    by_class = model.get_weights()
+    model.set_weights(start)
+    model.optimizer = optimizers.SGD()
+    model.fit(x, y, sample_weight=np.array([1, 3, 1, 1, 3, 1.0]), batch_size=6, shuffle=False, verbose=0)
+    for a, b in zip(by_class, model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+# -- 28: invalid layer hyper-parameters --------------------------------------------------------------
+@pytest.mark.parametrize("make", [lambda: layers.Dense(0), lambda: layers.Dense(-5),
+                                  lambda: layers.Dropout(1.0), lambda: layers.Dropout(-0.1)])
+def test_28_invalid_layer_arguments_raise_at_construction(make):
+    with pytest.raises(ValueError, match=r"units|rate"):
+        make()
+
+
+def test_28_messages_name_the_argument_and_value():
+    with pytest.raises(ValueError, match=r"(?s)units.*Dense.*-5"):
+        layers.Dense(-5)
+    with pytest.raises(ValueError, match=r"(?s)rate.*Dropout.*\[0, 1\).*1\.0"):
+        layers.Dropout(1.0)
+    with pytest.raises(TypeError, match="units"):
+        layers.Dense(2.5)
+
+
+# -- 31: predict with the wrong feature count, or a single sample ------------------------------------
+def test_31_predict_with_the_wrong_feature_count():
+    model = dense_model()
+    with pytest.raises(ValueError, match=r"expected input of shape \(None, 784\), got x of shape \(None, 783\)"):
+        model.predict(np.zeros((2, 783), np.float32), verbose=0)
+
+
+def test_31_single_sample_without_batch_axis():
+    model = dense_model()
+    with pytest.raises(ValueError, match=r"single sample of shape \(784,\).*x\[None\] or x\.reshape\(1, -1\)"):
+        model.predict(np.zeros(784, np.float32), verbose=0)
+    assert model.predict(np.zeros(784, np.float32)[None], verbose=0).shape == (1, 10)
+
+
+# -- 48: fit twice, train_on_batch twice ----------------------------------------------------------
+def test_48_fit_twice_continues_from_the_current_weights():
+    x, y = data(64)
+    model = dense_model(optimizer="adam")
+    model.fit(x, y, epochs=1, shuffle=False, batch_size=64, verbose=0)
+    after_one = model.get_weights()
+    model.fit(x, y, epochs=1, shuffle=False, batch_size=64, verbose=0)
+    assert model.optimizer.iterations == 2
+    assert not np.array_equal(after_one[0], model.get_weights()[0])
+
+    glassnet.utils.set_random_seed(5)
+    twice = dense_model(optimizer="adam")
+    glassnet.utils.set_random_seed(5)
+    once = dense_model(optimizer="adam")
+    twice.fit(x, y, epochs=1, shuffle=False, batch_size=64, verbose=0)
+    twice.fit(x, y, epochs=1, shuffle=False, batch_size=64, verbose=0)
+    once.fit(x, y, epochs=2, shuffle=False, batch_size=64, verbose=0)
+    for a, b in zip(twice.get_weights(), once.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_48_train_on_batch_twice_recomputes_gradients():
+    x, y = data(16)
+    model = dense_model()                    # plain SGD: w -= lr * g
+    w0 = model.get_weights()
+    model.train_on_batch(x, y)
+    w1 = model.get_weights()
+    model.set_weights(w0)
+    model.train_on_batch(x, y)                # same batch, same start: the same step, not 2x
+    for a, b in zip(w1, model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    model.train_on_batch(x, y)
+    step1 = w1[0] - w0[0]
+    step2 = model.get_weights()[0] - w1[0]
+    assert np.abs(step2).max() < 1.5 * np.abs(step1).max()    # not an accumulated (doubled) gradient
+
+
+# -- other arguments checked before training ------------------------------------------------------------
+def test_other_arguments_are_checked_before_training():
+    model = dense_model()
+    x, y = data(8)
+    with pytest.raises(TypeError, match=r"class_weight must be a dict"):
+        model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
+    with pytest.raises(ValueError, match=r"verbose must be 0, 1, 2 or 'auto'"):
+        model.fit(x, y, verbose=3)
+    with pytest.raises(TypeError, match=r"callbacks must be glassnet\.callbacks\.Callback instances"):
+        model.fit(x, y, callbacks=[print], verbose=0)
+    with pytest.raises(ValueError, match=r"fit\(\) needs targets y"):
+        model.fit(x, verbose=0)
+    with pytest.raises(ValueError, match=r"x is None; expected an array"):
+        model.fit(None, y, verbose=0)
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['lossess'\]"):
+        model.compile("sgd", loss="mse", lossess="mse")
+    with pytest.raises(ValueError, match=r"compile\(\) needs a loss"):
+        model.compile("sgd")
+    assert model.optimizer.iterations == 0
+
+
+def test_sequential_add_rejects_non_layers():
+    with pytest.raises(TypeError, match=r"Sequential\.add expects a glassnet layer"):
+        Sequential([np.zeros(3)])
