@@ -350,6 +350,17 @@ def test_20_sorted_labels_warn_when_the_tail_has_one_class():
         model.fit(x, y, validation_split=0.2, verbose=0)
 
 
+def test_20_sorted_ten_classes_warn_when_the_tail_holds_only_the_last_classes():
+    model = dense_model(d=4, units=10)
+    x = np.random.default_rng(0).random((1000, 4), dtype=np.float32)
+    y = np.sort(np.arange(1000) % 10)                  # MNIST sorted by digit: the tail is 8s and 9s
+    with pytest.warns(UserWarning, match=r"(?s)distributed very differently.*\[8, 9\].*sorted by class"):
+        model.fit(x, y, validation_split=0.2, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, np.random.default_rng(1).permutation(y), validation_split=0.2, verbose=0)
+
+
 def test_20_representative_tail_does_not_warn():
     model = dense_model(d=4, units=2)
     x = np.random.default_rng(0).random((10, 4), dtype=np.float32)

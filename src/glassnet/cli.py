@@ -11,6 +11,7 @@ the data) print one line, ``glassnet: error: ...``, and exit with status 1.
 """
 import argparse
 import datetime
+import importlib
 import os
 import pathlib
 import sys
@@ -26,6 +27,10 @@ MODELS = {
     "hidden": "one hidden layer: Dense(100, activation='relu'), then Dense(10, activation='sigmoid')",
 }
 PLOT_HINT = 'pip install "glassnet[plot]"'
+
+# Subcommands that live beside the code they drive: each module named here has a function
+# add_commands(subparsers) that adds its parsers (with set_defaults(run=...)).
+COMMAND_MODULES = []
 
 
 class CommandError(Exception):
@@ -254,6 +259,9 @@ def build_parser():
                        description="Print the layers, output shapes and parameter counts of a saved model.")
     p.add_argument("model", metavar="MODEL", help="a saved model file")
     p.set_defaults(run=info)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 

@@ -112,16 +112,32 @@ def _labels_of(y):
 
 
 def _warn_if_unrepresentative(y_train, y_val):
-    """keras-team/keras#8346: with data sorted by class, the validation tail holds one class."""
+    """keras-team/keras#8346: with data sorted by class, the validation tail holds other classes.
+
+    Warns when the tail has a single class, or when its class frequencies differ from the training
+    part's by a total variation distance ``0.5 * sum |p_train - p_val|`` above 0.5 (with at least 5
+    validation samples per class, so that chance alone does not warn).
+    """
     lab_tr, lab_val = _labels_of(y_train), _labels_of(y_val)
     if lab_tr.dtype.kind == "f" and not np.all(lab_tr == np.round(lab_tr)):
         return                                           # regression targets: nothing to compare
-    classes_tr, classes_val = np.unique(lab_tr), np.unique(lab_val)
-    if len(classes_tr) > 1 and len(classes_val) == 1:
-        warnings.warn(f"validation_split takes the last samples before shuffling, and they all have "
-                      f"label {classes_val[0]!r}: the data looks sorted by class. Shuffle x and y "
-                      f"before fit (e.g. p = np.random.permutation(len(x)); x, y = x[p], y[p]).",
-                      UserWarning, stacklevel=4)
+    classes, inverse = np.unique(np.concatenate([lab_tr, lab_val]), return_inverse=True)
+    if len(classes) < 2:
+        return
+    p_tr = np.bincount(inverse[:len(lab_tr)], minlength=len(classes)) / len(lab_tr)
+    p_val = np.bincount(inverse[len(lab_tr):], minlength=len(classes)) / len(lab_val)
+    distance = 0.5 * np.abs(p_tr - p_val).sum()
+    in_val = classes[p_val > 0]
+    if len(in_val) == 1:
+        what = f"they all have label {in_val[0]!r}"
+    elif distance > 0.5 and len(lab_val) >= 5 * len(classes):
+        what = (f"their labels are distributed very differently from the training part's "
+                f"(validation holds classes {in_val.tolist()})")
+    else:
+        return
+    warnings.warn(f"validation_split takes the last samples before shuffling, and {what}: the data "
+                  f"looks sorted by class. Shuffle x and y before fit (e.g. "
+                  f"p = np.random.permutation(len(x)); x, y = x[p], y[p]).", UserWarning, stacklevel=4)
 
 
 def class_weights_to_sample_weights(class_weight, y, sample_weight):
