@@ -2,7 +2,7 @@
 
 Each test names its item number. The contract: a clear exception (type + key words of the message)
 before any work is done, or the documented warning, never a NumPy error from deep inside an op.
-Items 29-30 concern Conv2D (a later issue) and item 50 lives in test_progress.py.
+Item 50 (stdout encodings and pipes) lives in test_progress.py.
 """
 import warnings
 
@@ -512,6 +512,36 @@ def test_28_messages_name_the_argument_and_value():
         layers.Dropout(1.0)
     with pytest.raises(TypeError, match="units"):
         layers.Dense(2.5)
+
+
+def test_28_conv2d_filters_and_kernel_must_be_positive():
+    with pytest.raises(ValueError, match=r"kernel_size.*Conv2D.*kernel_size=0"):
+        layers.Conv2D(filters=8, kernel_size=0)
+    with pytest.raises(ValueError, match=r"filters.*Conv2D.*filters=0"):
+        layers.Conv2D(filters=0, kernel_size=3)
+
+
+# -- 29, 30: image layout, and kernels larger than the input ----------------------------------------
+def test_29_images_without_a_channel_axis():
+    model = Sequential([layers.Conv2D(4, 3, input_shape=(28, 28, 1)), layers.Flatten(), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"\(None, 28, 28, 1\).*\(None, 28, 28\).*x\[\.\.\., None\]"):
+        model.predict(np.zeros((2, 28, 28), np.float32), verbose=0)
+    unbuilt = Sequential([layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"\(N, H, W, C\).*x\[\.\.\., None\]"):
+        unbuilt.predict(np.zeros((2, 28, 28), np.float32), verbose=0)
+
+
+def test_29_channels_first_images():
+    model = Sequential([layers.Conv2D(4, 3, input_shape=(32, 32, 3)), layers.Flatten(), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"channels-last \(N, H, W, C\).*transpose\(0, 2, 3, 1\)"):
+        model.predict(np.zeros((2, 3, 32, 32), np.float32), verbose=0)
+
+
+def test_30_kernel_larger_than_the_input():
+    with pytest.raises(ValueError, match=r"output spatial size would be 0.*\(5, 5\).*padding='same'"):
+        Sequential([layers.Conv2D(8, 5, input_shape=(3, 3, 1))])
+    with pytest.raises(ValueError, match="output spatial size would be 0"):
+        Sequential([layers.Conv2D(8, 3, input_shape=(4, 4, 1)), layers.MaxPooling2D(), layers.Conv2D(4, 3)])
 
 
 # -- 31: predict with the wrong feature count, or a single sample ------------------------------------

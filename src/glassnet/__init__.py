@@ -15,6 +15,7 @@ from . import activations, initializers, layers, losses, metrics, optimizers, ca
 from .models import Sequential, save_model, load_model
 from .layers import Input
 from . import datasets
+from .trace import Trace
 
 __version__ = "0.1.0"
 
@@ -24,4 +25,5 @@ __all__ = [
     "sigmoid", "tanh", "relu", "softmax", "leaky_relu",
     "activations", "initializers", "layers", "losses", "metrics", "optimizers", "callbacks", "utils",
     "models", "datasets", "Sequential", "Input", "save_model", "load_model", "config",
+    "Trace",
 ]

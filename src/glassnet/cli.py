@@ -30,7 +30,7 @@ PLOT_HINT = 'pip install "glassnet[plot]"'
 
 # Subcommands that live beside the code they drive: each module named here has a function
 # add_commands(subparsers) that adds its parsers (with set_defaults(run=...)).
-COMMAND_MODULES = []
+COMMAND_MODULES = ["glassnet.lessons", "glassnet.web"]
 
 
 class CommandError(Exception):

@@ -151,12 +151,15 @@ class Tensor:
                 raise ValueError(f"backward(gradient) must have the tensor's shape {self.shape}. "
                                  f"Received shape {gradient.shape}.")
         # Depth-first topological order with an explicit stack (no recursion).
-        order, visited, stack = [], {id(self)}, [(self, False)]
+        order, visited, stack = [], set(), [(self, False)]
         while stack:
             node, expanded = stack.pop()
             if expanded:
                 order.append(node)
                 continue
+            if id(node) in visited:      # mark when expanded, not when pushed, so that a tensor
+                continue                 # is ordered after every op that used it (diamonds)
+            visited.add(id(node))
             if node.requires_grad and node.op and node._backward is None:   # made by an op, then freed
                 raise RuntimeError(
                     f"backward() through a graph that was already freed: a tensor made by op "
@@ -166,7 +169,6 @@ class Tensor:
             stack.append((node, True))
             for p in node._parents:
                 if id(p) not in visited and p.requires_grad:
-                    visited.add(id(p))
                     stack.append((p, False))
         grads = {id(self): gradient}
         for node in reversed(order):
@@ -297,10 +299,12 @@ def make(out, parents, backward, op):
     """Wrap ``out`` (an ndarray) as the result of ``op``; record the graph only if needed."""
     t = Tensor.__new__(Tensor)
     t.data, t.grad, t.op, t._logits = out, None, op, None
-    if _GRAD_ENABLED and any(p.requires_grad for p in parents):
-        t.requires_grad, t._parents, t._backward = True, parents, backward
-    else:
-        t.requires_grad, t._parents, t._backward = False, (), None
+    t.requires_grad, t._parents, t._backward = False, (), None
+    if _GRAD_ENABLED:
+        for p in parents:                  # (a plain loop: any(generator) costs more per op)
+            if p.requires_grad:
+                t.requires_grad, t._parents, t._backward = True, parents, backward
+                break
     return t
 
 

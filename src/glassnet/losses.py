@@ -92,6 +92,11 @@ def _check_probabilities(p, fn_name, high=1):
                          "from_logits=True, or end the model with a sigmoid/softmax activation.")
 
 
+def _made_by(y_pred, ops):
+    """Is ``y_pred`` a Tensor output of one of ``ops`` (e.g. a sigmoid, so already in [0, 1])?"""
+    return isinstance(y_pred, Tensor) and y_pred.op in ops
+
+
 def _logits_of(y_pred, activation, from_logits, fn_name):
     """The logits Tensor behind a ``sigmoid``/``softmax`` output, if this loss may fuse with it."""
     logits = y_pred._logits if isinstance(y_pred, Tensor) else None
@@ -274,7 +279,8 @@ def _sparse_labels(labels, num_classes, fn_name="sparse_categorical_crossentropy
                              f"{labels[bad].flat[0]!r}. Hint: labels are class indices 0..K-1 "
                              "(2.0 is fine, 2.5 is not).")
     if labels.size:
-        low, high = labels.min(), labels.max()
+        high = labels.max()
+        low = 0 if labels.dtype.kind in "bu" else labels.min()   # unsigned labels cannot be < 0
         if low < 0 or high >= num_classes:
             value = low if low < 0 else high
             raise ValueError(f"{fn_name}: label {int(value)} out of range [0, {num_classes}) for a "
@@ -322,28 +328,27 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     labels = _sparse_labels(labels, p.shape[-1]).reshape(-1)     # flat: one label per row of p2
     rows = np.arange(labels.size)
     p2 = p.reshape(-1, p.shape[-1])                               # (rows, K)
-    with np.errstate(under="ignore"):
-        if logits is not None:
+    if logits is not None or from_logits:
+        with np.errstate(under="ignore"):                        # e^(z − max z) may underflow to 0
             log_s, s = _log_softmax(p2, -1)
-            if p2.size and np.abs(s[0] - p_arr.reshape(p2.shape)[0]).max() > 1e-4:
-                # the softmax was taken over another axis: no fusion
-                return sparse_categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
-        elif from_logits:
-            log_s, s = _log_softmax(p2, -1)
-        if from_logits or logits is not None:
-            out = -log_s[rows, labels]                            # logsumexp(z) − z_y
-            delta = s                                             # softmax(z) − onehot(y)
-            delta[rows, labels] -= 1
-        else:
+        if logits is not None and p2.size and np.abs(s[0] - p_arr.reshape(p2.shape)[0]).max() > 1e-4:
+            # the softmax was taken over another axis: no fusion
+            return sparse_categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
+        out = -log_s[rows, labels]                                # logsumexp(z) − z_y
+        delta = s                                                 # softmax(z) − onehot(y)
+        delta[rows, labels] -= 1
+    else:
+        if not _made_by(y_pred, ("sigmoid", "softmax")):          # those are probabilities already
             _check_probabilities(p2, "sparse_categorical_crossentropy")
-            eps = config.epsilon()
-            q = np.clip(p2, eps, 1 - eps)
-            total = np.sum(q, axis=-1)
-            q_y = q[rows, labels]
-            out = np.log(total) - np.log(q_y)                     # log Σq − log q_y
-            delta = np.repeat((1 / total)[:, None], q.shape[-1], axis=1)   # d/dq = 1/Σq − onehot/q_y
-            delta[rows, labels] -= 1 / q_y
-            delta *= (p2 >= eps) & (p2 <= 1 - eps)
+        eps = config.epsilon()
+        q = np.clip(p2, eps, 1 - eps)
+        total = q.sum(axis=-1)
+        q_y = q[rows, labels]
+        out = np.log(total) - np.log(q_y)                         # log Σq − log q_y
+        delta = np.empty_like(q)
+        delta[...] = (1 / total)[:, None]                         # d/dq = 1/Σq − onehot/q_y
+        delta[rows, labels] -= 1 / q_y
+        delta *= q == p2                                          # 0 where clipping changed p
     out = out.reshape(p.shape[:-1])
     def backward(g):
         with np.errstate(under="ignore"):

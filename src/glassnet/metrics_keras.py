@@ -136,6 +136,10 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None):
         values = np.asarray(getattr(values, "data", values), dtype=np.float64)
+        if sample_weight is None and values.ndim == 1:              # the common case, once per batch
+            self.total += float(values.sum())
+            self.count += float(len(values))
+            return
         w = np.ones(len(values) if values.ndim else ())
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
