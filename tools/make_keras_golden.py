@@ -8,19 +8,19 @@ they read the committed files under tests/golden/ with NumPy alone.
 
 What is written (all arrays float32, labels int64, every file a few KB):
 
-- ``tests/golden/keras_parity/<loss case>__<optimizer>.npz``, one file per (loss, optimizer) pair.
-  Keys: ``meta`` (a JSON string: versions, the model's layers, the loss and optimizer as constructor
-  arguments, the metrics, the steps taken), ``x``, ``y``, ``w0_*`` (initial weights, in
-  ``get_weights()`` order), then per procedure:
+- ``tests/golden/keras_parity/<loss case>__<optimizer>.npz``, one file per (loss, optimizer)
+  pair. Keys: ``meta`` (a JSON string: versions, the model's layers, the loss and optimizer as
+  constructor arguments, the metrics, the steps taken), ``x``, ``y``, ``w0_*`` (initial weights,
+  in ``get_weights()`` order), then per procedure:
   ``tob_losses`` / ``tob_metrics`` (what each of 5 ``train_on_batch(x, y)`` calls returned),
   ``tob1_w*`` / ``tob5_w*`` (weights after the first and the fifth call),
-  ``fit8_w*`` / ``fit8_hist_<key>`` (``fit(batch_size=8, epochs=2, shuffle=False)``: weights and History),
-  ``fit8_eval`` / ``fit8_pred`` (``evaluate`` and ``predict`` on x after that fit),
-  ``fit10_w*`` / ``fit10_hist_<key>`` (``fit(batch_size=10, epochs=2, shuffle=False)``: the last
-  batch has 4 samples, which pins how a partial batch is weighted in the epoch loss).
-- ``tests/golden/summary/<name>.txt``: ``model.summary(print_fn=...)`` text, exactly as Keras hands it
-  to ``print_fn`` (rich table, no colour), and ``tests/golden/summary/manifest.json`` with each model's
-  layers and the line width used.
+  ``fit8_w*`` / ``fit8_hist_<key>`` (``fit(batch_size=8, epochs=2, shuffle=False)``: weights
+  and History), ``fit8_eval`` / ``fit8_pred`` (``evaluate`` and ``predict`` on x after it),
+  ``fit10_w*`` / ``fit10_hist_<key>`` (``fit(batch_size=10, epochs=2, shuffle=False)``: the
+  last batch has 4 samples, which pins how a partial batch is weighted in the epoch loss).
+- ``tests/golden/summary/<name>.txt``: ``model.summary(print_fn=...)`` text, exactly as Keras
+  hands it to ``print_fn`` (rich table, no colour), and ``tests/golden/summary/manifest.json``
+  with each model's layers and the line width used.
 
 The script is deterministic and idempotent: data and initial weights come from a seeded NumPy
 generator, TensorFlow runs single-threaded with op determinism and without oneDNN or XLA, and the
@@ -35,7 +35,7 @@ import sys
 import zipfile
 
 # Before TensorFlow is imported: plain float32 kernels, no GPU, quiet logs, and a summary width
-# that does not depend on the terminal the script is run from (what a non-terminal gets: 80 columns).
+# that does not depend on the terminal the script runs in (what a non-terminal gets: 80 columns).
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"

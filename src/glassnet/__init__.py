@@ -14,7 +14,15 @@ from .gradcheck import gradcheck
 from . import activations, initializers, layers, losses, metrics, optimizers, callbacks, utils, models
 from .models import Sequential, save_model, load_model
 from .layers import Input
-from . import datasets
+
+
+def __getattr__(name):
+    """``glassnet.datasets`` is imported on first use: it pulls in http/urllib/certifi (~30 ms)."""
+    if name == "datasets":
+        import importlib
+        return importlib.import_module(".datasets", __name__)
+    raise AttributeError(f"module 'glassnet' has no attribute {name!r}")
+
 from .trace import Trace
 
 __version__ = "0.1.0"

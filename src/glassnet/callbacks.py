@@ -60,13 +60,11 @@ class CallbackList:
             cb.set_model(model)
             cb.set_params(params)
         for hook in _HOOKS:
-            active = [getattr(cb, hook) for cb in self.callbacks
-                      if getattr(type(cb), hook) is not getattr(Callback, hook)]
+            active = [getattr(cb, hook) for cb in self.callbacks if _overrides(cb, hook)]
             setattr(self, hook, self._caller(active) if active else _noop)
-        # per-batch hooks: let the loop skip building logs when nobody listens
-        self.wants_batch_logs = any(getattr(type(cb), h) is not getattr(Callback, h)
-                                    for cb in self.callbacks
-                                    for h in ("on_train_batch_end", "on_test_batch_end"))
+        # per-batch hooks: let the loops skip building logs when nobody listens
+        self.wants_batch_logs = any(_overrides(cb, "on_train_batch_end") for cb in self.callbacks)
+        self.wants_test_batch_logs = any(_overrides(cb, "on_test_batch_end") for cb in self.callbacks)
 
     @staticmethod
     def _caller(fns):
@@ -78,6 +76,11 @@ class CallbackList:
 
 def _noop(*args, **kwargs):
     return None
+
+
+def _overrides(cb, hook):
+    """True if ``cb`` defines ``hook``: in its class, or on the instance (``LambdaCallback``)."""
+    return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
 
 
 class History(Callback):
@@ -205,3 +208,8 @@ class ProgbarLogger(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.bar.update(self.params.get("steps"), logs or {}, finished=True)
+
+
+# -- the other Keras callbacks live in callbacks_extra.py (and BackupAndRestore in callbacks_backup.py)
+from .callbacks_extra import (BackupAndRestore, CSVLogger, EarlyStopping, LambdaCallback,  # noqa: E402,F401
+                              LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)

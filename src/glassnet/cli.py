@@ -1,6 +1,7 @@
 """The ``glassnet`` command (also ``python -m glassnet``): a thin argparse layer over the public API.
 
     glassnet train mnist [--model notes|hidden] [--epochs N] [--batch-size N] [--out DIR]
+    glassnet train mnist --resume DIR               (after Ctrl-C, a crash or a kill)
     glassnet evaluate MODEL [--dataset mnist]
     glassnet predict MODEL IMAGE...
     glassnet plot activations [--out FILE.png]
@@ -10,8 +11,10 @@ Every subcommand has ``--help``. Errors (a missing file, a bad image, a model th
 the data) print one line, ``glassnet: error: ...``, and exit with status 1.
 """
 import argparse
+import csv
 import datetime
 import importlib
+import json
 import os
 import pathlib
 import sys
@@ -19,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from . import __version__, datasets, images, metrics, models, utils
+from . import __version__, callbacks, datasets, images, metrics, models, utils
 from .layers import Dense
 
 MODELS = {
@@ -30,7 +33,7 @@ PLOT_HINT = 'pip install "glassnet[plot]"'
 
 # Subcommands that live beside the code they drive: each module named here has a function
 # add_commands(subparsers) that adds its parsers (with set_defaults(run=...)).
-COMMAND_MODULES = ["glassnet.lessons", "glassnet.web"]
+COMMAND_MODULES = ["glassnet.lessons", "glassnet.web", "glassnet.export"]
 
 
 class CommandError(Exception):
@@ -39,6 +42,13 @@ class CommandError(Exception):
 
 # -- the subcommands ------------------------------------------------------------------------------
 def train(args):
+    """Train on MNIST, writing a backup after every epoch to OUT/backup (and OUT/history.csv).
+
+    Ctrl-C stops at a batch boundary and exits with status 130; ``--resume OUT`` (also after a
+    crash or SIGKILL) continues from the last finished epoch with the settings saved in OUT/run.json,
+    to the same final weights as a run that was never stopped.
+    """
+    out = _train_settings(args)
     if args.seed is not None:
         utils.set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = _load_mnist(args.embedded, args.limit)
@@ -50,19 +60,23 @@ def train(args):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     print(f"Training {args.model!r} ({MODELS[args.model]}) on {len(x_train):,} digits; "
           f"the {len(x_test):,} test digits are the validation data (curves only).")
-    history = model.fit(_flat(x_train), y_train, epochs=args.epochs, batch_size=args.batch_size,
-                        validation_data=(_flat(x_test), y_test))
+    backup = callbacks.BackupAndRestore(out / "backup", delete_checkpoint=False)
+    model.fit(_flat(x_train), y_train, epochs=args.epochs, batch_size=args.batch_size,
+              validation_data=(_flat(x_test), y_test),
+              callbacks=[backup, callbacks.CSVLogger(out / "history.csv")])
+    if model.interrupted:
+        print(f"\nInterrupted. The last finished epoch is saved in {out / 'backup'}; continue with:\n"
+              f"  glassnet train mnist --resume {out}", file=sys.stderr)
+        return 130
     y_pred = _report(model, _flat(x_test), y_test)
 
-    out = pathlib.Path(args.out) if args.out else _run_dir()
-    out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.gnet")
     print(f"\nSaved the model to {out / 'model.gnet'}")
     try:
         from . import plots
         cm = metrics.confusion_matrix(y_test, y_pred, labels=list(range(10)))
-        fig = plots.plot_training_report(history, cm, list(range(10)), x_test, y_test, y_pred,
-                                         title=f"glassnet train mnist --model {args.model}")
+        fig = plots.plot_training_report(_read_history(out / "history.csv"), cm, list(range(10)), x_test,
+                                         y_test, y_pred, title=f"glassnet train mnist --model {args.model}")
     except ImportError:
         print(f"No report.png: matplotlib is not installed ({PLOT_HINT}).")
         return 0
@@ -70,6 +84,45 @@ def train(args):
     _close(fig)
     print(f"Saved the report (curves, confusion matrix, misclassified digits) to {out / 'report.png'}")
     return 0
+
+
+_RUN_SETTINGS = ("dataset", "model", "epochs", "batch_size", "seed", "embedded", "limit")
+
+
+def _train_settings(args):
+    """The output folder; a new run saves its settings in run.json, ``--resume`` reads them back
+    (an explicit ``--epochs`` may extend the run)."""
+    if args.resume is None:
+        out = pathlib.Path(args.out) if args.out else _run_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        args.epochs = 5 if args.epochs is None else args.epochs
+        (out / "run.json").write_text(json.dumps({k: getattr(args, k) for k in _RUN_SETTINGS}, indent=1))
+        return out
+    out = pathlib.Path(args.resume)
+    if args.out and pathlib.Path(args.out).resolve() != out.resolve():
+        raise CommandError("--resume DIR continues the run in DIR; do not give a different --out")
+    try:
+        saved = json.loads((out / "run.json").read_text())
+        settings = {k: saved[k] for k in _RUN_SETTINGS}
+    except FileNotFoundError:
+        raise CommandError(f"{out}: no run.json here, so nothing to resume (it is written by "
+                           "'glassnet train ... --out DIR')") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise CommandError(f"{out / 'run.json'}: not a glassnet run settings file ({e})") from None
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    vars(args).update(settings)
+    done = "" if (out / "backup" / "state.json").exists() else " (no finished epoch yet: from epoch 1)"
+    print(f"Resuming the run in {out}{done}: model {args.model}, {args.epochs} epochs, batch size "
+          f"{args.batch_size}, seed {args.seed}.")
+    return out
+
+
+def _read_history(path):
+    """history.csv (all the run's epochs, across resumes) as a dict of lists, for the report."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
 def evaluate(args):
@@ -219,8 +272,8 @@ def build_parser():
     p.add_argument("dataset", choices=["mnist"], help="the dataset (mnist)")
     p.add_argument("--model", choices=list(MODELS), default="notes",
                    help="notes (default): " + MODELS["notes"] + "; hidden: " + MODELS["hidden"])
-    p.add_argument("--epochs", type=_positive, default=5, metavar="N",
-                   help="passes over the training data (default 5)")
+    p.add_argument("--epochs", type=_positive, metavar="N",
+                   help="passes over the training data (default 5; with --resume: extend the run to N)")
     p.add_argument("--batch-size", type=_positive, default=32, metavar="N",
                    help="samples per step (default 32)")
     p.add_argument("--out", metavar="DIR", help="where to write model.gnet and report.png "
@@ -229,6 +282,9 @@ def build_parser():
     p.add_argument("--embedded", action="store_true",
                    help="use the 10,000 / 10,000 digits shipped inside glassnet (no search, no download)")
     p.add_argument("--limit", type=_positive, help=argparse.SUPPRESS)    # first N samples: fast tests
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the interrupted run in DIR (its --out) from its last finished epoch, "
+                        "with the settings it was started with")
     p.set_defaults(run=train)
 
     p = sub.add_parser("evaluate", help="accuracy, report and confusion matrix of a saved model",

@@ -130,7 +130,8 @@ def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid"):
     One matrix product forward (``cols @ kernel``) and two backward (``colsᵀ·g``, ``g·kernelᵀ``).
     Example (``[[1, 2], [3, 4]]`` correlated with a 2×2 kernel of ones sums the window)::
 
-        >>> conv2d(Tensor(np.arange(1.0, 5.0).reshape(1, 2, 2, 1)), Tensor(np.ones((2, 2, 1, 1)))).data.ravel()
+        >>> x, kernel = np.arange(1, 5).reshape(1, 2, 2, 1), np.ones((2, 2, 1, 1), np.float32)
+        >>> conv2d(Tensor(x), Tensor(kernel)).data.ravel()        # 1 + 2 + 3 + 4
         array([10.], dtype=float32)
     """
     strides = _pair(strides)

@@ -143,7 +143,7 @@ class Tensor:
                     f"backward() can only be called without a gradient on a scalar; this tensor has "
                     f"shape {self.shape}. Reduce it first (e.g. t.sum().backward()) or pass "
                     f"gradient=np.ones(t.shape).")
-            gradient = np.ones_like(self.data)
+            gradient = np.ones(self.data.shape, self.data.dtype)
         else:
             gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
                                   dtype=self.data.dtype)

@@ -331,8 +331,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     if logits is not None or from_logits:
         with np.errstate(under="ignore"):                        # e^(z − max z) may underflow to 0
             log_s, s = _log_softmax(p2, -1)
-        if logits is not None and p2.size and np.abs(s[0] - p_arr.reshape(p2.shape)[0]).max() > 1e-4:
-            # the softmax was taken over another axis: no fusion
+            other_axis = logits is not None and p2.size and np.abs(s[0] - p_arr.reshape(p2.shape)[0]).max() > 1e-4
+        if other_axis:                                            # the softmax was over another axis: no fusion
             return sparse_categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
         out = -log_s[rows, labels]                                # logsumexp(z) − z_y
         delta = s                                                 # softmax(z) − onehot(y)

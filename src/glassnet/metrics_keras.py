@@ -59,7 +59,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
     y_true, y_pred = _arrays(y_true, y_pred)
     if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,):
         y_true = y_true[..., 0]
-    return (np.argmax(y_pred, axis=-1) == y_true).astype(np.float64)
+    return (y_pred.argmax(axis=-1) == y_true).astype(np.float64)
 
 
 def is_binary_or_sparse_categorical(y_true_shape, y_pred_shape):

@@ -58,7 +58,8 @@ class Optimizer:
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         for g, var in pairs:
             w = var.data
-            g = np.asarray(getattr(g, "data", g))
+            if not isinstance(g, np.ndarray):                  # a Tensor, list, ... (ndarray.data is a buffer)
+                g = np.asarray(getattr(g, "data", g))
             if g.shape != w.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for variable "
                                  f"{getattr(var, 'name', '?')!r} of shape {w.shape}; they must match.")
@@ -280,9 +281,7 @@ class Adam(Optimizer):
 
     def _update(self, w, g, slots, f):
         m, v, den, step = slots[0], slots[1], slots[-2], slots[-1]
-        t = f(self.iterations + 1)
-        beta_1_power, beta_2_power = f(self.beta_1) ** t, f(self.beta_2) ** t
-        alpha = f(self.learning_rate) * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
+        alpha = self._alpha(f)
         np.subtract(g, m, out=step)
         step *= f(1 - self.beta_1)
         m += step                                          # m = m + (g - m) * (1 - beta_1)
@@ -297,6 +296,16 @@ class Adam(Optimizer):
         np.multiply(m, alpha, out=step)
         step /= den
         w -= step                                          # w = w - (m * alpha) / (sqrt(v) + epsilon)
+
+    def _alpha(self, f):
+        """The step size of this step, computed once per step (not once per variable)."""
+        key = (self.iterations, self.learning_rate, self.beta_1, self.beta_2, f)
+        if getattr(self, "_alpha_key", None) != key:
+            t = f(self.iterations + 1)
+            beta_1_power, beta_2_power = f(self.beta_1) ** t, f(self.beta_2) ** t
+            alpha = f(self.learning_rate) * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
+            self._alpha_key, self._alpha_value = key, alpha
+        return self._alpha_value
 
     def _config_keys(self):
         return ["learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad"]

@@ -47,6 +47,7 @@ class MaxPooling2D(_Pooling2D):
 
     Example (the notes' 4×4 example)::
 
+        >>> import numpy as np
         >>> x = np.array([[1, 4, 2, 7], [2, 6, 8, 5], [3, 4, 0, 7], [1, 2, 3, 1]])
         >>> MaxPooling2D()(x.reshape(1, 4, 4, 1))[0, :, :, 0]
         array([[6., 8.],

@@ -81,3 +81,4 @@ def run(plot=None):
           f"w1 = {kernel[0, 0]:.4f}, w2 = {kernel[1, 0]:.4f}, bias = {bias[0]:.4f}")
     gaps = [np.max(np.abs(hand.grads[n] - fit.grads[n])) for n in NAMES]
     print(f"Largest difference between the two traces' gradients over all {len(fit)} epochs: {max(gaps):.1e}")
+    print("(fit feeds x to the model in float32, glassnet's default dtype; the hand loop used float64)")

@@ -12,7 +12,9 @@ Batch, stochastic and mini-batch gradient descent are the same loop with ``batch
 the mean of the batch losses weighted by batch size (Keras), and ``batch_size > len(x)`` means one
 batch of everything.
 """
+import signal
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -40,11 +42,48 @@ def _resolve_verbose(verbose):
     return verbose
 
 
+class _CtrlC:
+    """Ctrl-C during ``fit``: the first press asks the loop to stop at the next batch boundary (the
+    handler only sets flags, so no step is cut in half); a second press raises KeyboardInterrupt at once.
+    Installed only in the main thread and only over Python's default handler."""
+
+    def __init__(self, model):
+        self.model, self.requested, self.where, self.previous = model, False, None, None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.model.stop_training = True
+
+    def message(self, finished):
+        if self.where is None:
+            where = "after an epoch had finished"
+        else:
+            epoch, batch, steps = self.where
+            where = (f"in epoch {epoch + 1} after batch {batch}/{steps}; that epoch's partial results are not "
+                     "in the History")
+        return (f"Training interrupted (Ctrl-C) {where}. It stopped at a batch boundary, so the weights are "
+                f"consistent (those after the last whole batch). fit returns the History of the {finished} "
+                "finished epoch(s). (Press Ctrl-C twice to stop at once.)")
+
+
 class Trainer:
     """Mixed into ``Sequential``: everything about training, evaluation and inference."""
 
     compiled = False
     stop_training = False
+    interrupted = False      # True after a fit that Ctrl-C stopped
 
     # -- compile -------------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
@@ -128,7 +167,13 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0):
-        """Train for ``epochs`` passes over (x, y); returns a ``History`` (Keras semantics)."""
+        """Train for ``epochs`` passes over (x, y); returns a ``History`` (Keras semantics).
+
+        Ctrl-C (SIGINT) stops at the next batch boundary: the weights are those after the last whole
+        batch, a ``UserWarning`` says so, ``model.interrupted`` is True and the ``History`` of the finished
+        epochs is returned (an unfinished epoch gets no ``on_epoch_end``). A second Ctrl-C raises
+        ``KeyboardInterrupt`` at once. ``BackupAndRestore`` may move ``initial_epoch`` on when it restores.
+        """
         self._require_compiled("fit")
         batch_size = checks.positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs, initial_epoch = _fixed_point(epochs, "epochs"), _fixed_point(initial_epoch, "initial_epoch")
@@ -164,11 +209,18 @@ class Trainer:
         if verbose:
             cbs.append(callbacks_mod.ProgbarLogger(verbose))
         cbs.append(history)
-        cb = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
-        self.stop_training = False
+        keys = ["loss"] + [m.name for m in self.metrics]       # the keys every epoch's logs will hold
+        keys += ["val_" + k for k in keys] if val is not None else []
+        cb = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose,
+                                                    "metrics": keys})
+        self.stop_training, self.interrupted, self._initial_epoch = False, False, initial_epoch
         cb.on_train_begin()
-        with _blas.for_batch(batch_size):
+        initial_epoch = min(self._initial_epoch, epochs)        # moved on if BackupAndRestore restored
+        with _blas.for_batch(batch_size), _CtrlC(self) as self._ctrl_c:
             self._epochs(x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb)
+        self.interrupted = self._ctrl_c.requested
+        if self.interrupted:
+            warnings.warn(self._ctrl_c.message(len(history.epoch)), UserWarning, stacklevel=2)
         cb.on_train_end()
         self.history = history
         return history
@@ -203,9 +255,12 @@ class Trainer:
                     break
             if seen == 0:
                 break
+            if self._ctrl_c.requested:           # Ctrl-C: this epoch did not finish, so no on_epoch_end
+                self._ctrl_c.where = (epoch, step + 1, steps)
+                break
             logs = self._logs(loss_sum / seen)
             if val is not None and not self.stop_training:
-                val_logs = self.evaluate(val[0], val[1], batch_size=batch_size, verbose=0,
+                val_logs = self.evaluate(val[0], val[1], batch_size=batch_size, verbose=0, callbacks=cb,
                                          sample_weight=val[2], return_dict=True, _checked=True)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cb.on_epoch_end(epoch, logs)
@@ -235,7 +290,11 @@ class Trainer:
     # -- evaluate / predict -------------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", sample_weight=None,
                  return_dict=False, callbacks=None, _checked=False):
-        """Loss (and metrics) over (x, y): a scalar if there are no metrics, else a list in compile order."""
+        """Loss (and metrics) over (x, y): a scalar if there are no metrics, else a list in compile order.
+
+        ``callbacks`` get ``on_test_begin``, ``on_test_batch_begin/end`` and ``on_test_end`` (as do the
+        callbacks of ``fit`` during its validation).
+        """
         self._require_compiled("evaluate")
         batch_size = checks.positive_int(32 if batch_size is None else batch_size, "batch_size")
         if not _checked:
@@ -250,21 +309,32 @@ class Trainer:
         n = len(x)
         loss_sum = 0.0
         bar = callbacks_mod.Progbar(-(-n // batch_size), verbose=verbose)
+        cb = callbacks if isinstance(callbacks, callbacks_mod.CallbackList) else callbacks_mod.CallbackList(
+            callbacks or [], self, {"verbose": verbose, "epochs": 1, "steps": -(-n // batch_size)})
+        cb.on_test_begin()
         with no_grad(), _blas.for_batch(batch_size):
             for step, start in enumerate(range(0, n, batch_size)):
+                cb.on_test_batch_begin(step)
                 sl = slice(start, start + batch_size)
                 swb = None if sample_weight is None else sample_weight[sl]
                 y_pred = self._forward(Tensor(x[sl], dtype=self.dtype), training=False)
                 loss_sum += float(self.loss(y[sl], y_pred, sample_weight=swb).data) * len(x[sl])
                 self._update_metrics(y[sl], y_pred.data, swb)
                 bar.update(step + 1, self._logs(loss_sum / min(start + batch_size, n)), finished=start + batch_size >= n)
+                if cb.wants_test_batch_logs:
+                    cb.on_test_batch_end(step, self._logs(loss_sum / min(start + batch_size, n)))
         logs = self._logs(loss_sum / n)
+        cb.on_test_end(logs)
         if return_dict:
             return logs
         return logs["loss"] if not self.metrics else [logs["loss"]] + [logs[m.name] for m in self.metrics]
 
     def predict(self, x, batch_size=32, verbose="auto", callbacks=None):
-        """Model outputs for x, batch by batch, as one ndarray (no graph is recorded)."""
+        """Model outputs for x, batch by batch, as one ndarray (no graph is recorded).
+
+        ``callbacks`` get ``on_predict_begin``, ``on_predict_batch_begin/end`` (logs ``{"outputs": ...}``)
+        and ``on_predict_end``.
+        """
         batch_size = checks.positive_int(32 if batch_size is None else batch_size, "batch_size")
         x = checks.as_array(x, "x", self.dtype)
         checks.check_input_shape(self, x)
@@ -274,10 +344,16 @@ class Trainer:
         n = len(x)
         bar = callbacks_mod.Progbar(-(-n // batch_size), verbose=verbose)
         outputs = []
+        cb = callbacks_mod.CallbackList(callbacks or [], self, {"verbose": verbose, "epochs": 1,
+                                                               "steps": -(-n // batch_size)})
+        cb.on_predict_begin()
         with no_grad(), _blas.for_batch(batch_size):
             for step, start in enumerate(range(0, n, batch_size)):
+                cb.on_predict_batch_begin(step)
                 outputs.append(self._forward(Tensor(x[start:start + batch_size], dtype=self.dtype)).data)
                 bar.update(step + 1, {}, finished=start + batch_size >= n)
+                cb.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        cb.on_predict_end()
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     # -- single batches ------------------------------------------------------------------------------------

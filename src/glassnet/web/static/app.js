@@ -254,6 +254,7 @@ function show(r) {
     li.querySelector(".pct").textContent = `${(100 * p).toFixed(1)}%`;
     li.setAttribute("aria-label", `${k}: ${(100 * p).toFixed(1)} percent`);
   });
+  $("timing").textContent = `${r.model}: forward pass ${r.inference_ms.toFixed(2)} ms on the server`;
   paint($("input28"), 28, 28, (y, x) => r.input[y][x], 0);
   showLayers(r.layers);
 }
@@ -344,6 +345,7 @@ function showEmpty() {
     li.querySelector(".fill").style.width = "0";
     li.querySelector(".pct").textContent = "–";
   }
+  $("timing").textContent = "";
   $("input28").getContext("2d").clearRect(0, 0, 28, 28);
   $("layers").innerHTML = '<p class="empty">Each layer\'s output appears here.</p>';
   document.body.dataset.state = "idle";
