@@ -1,7 +1,9 @@
 """One runner per framework: train the notes' MLP or the hidden MLP, time each epoch, time predict.
 
-Every runner returns ``(epoch_seconds, predict_seconds)`` where ``predict_seconds`` maps a label
-to the median latency of one single-sample call. Workloads are identical everywhere: 784 → 10
+Every runner returns ``(epoch_seconds, epoch_cpu_seconds, predict_seconds)``: wall-clock and
+process CPU time of each epoch, and a dict mapping a label to the median latency of one
+single-sample call. CPU time is the load-robust number for the single-threaded runs (glassnet
+and bare NumPy use one BLAS thread); for PyTorch and Keras it sums their threads. Workloads are identical everywhere: 784 → 10
 sigmoid (``hidden=None``) or 784 → hidden relu → 10 sigmoid; Adam (lr 1e-3, eps 1e-7); sparse
 categorical cross-entropy on the sigmoid outputs as Keras computes it (clip to [ε, 1−ε], then
 −log(q_y / Σq)); batch 32; reshuffled each epoch; the epoch loss accumulated from every batch.
@@ -47,13 +49,14 @@ def run_glassnet(x, y, hidden, epochs, predict_calls):
     class EpochTimer(glassnet.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.times = []
+            self.times, self.cpu_times = [], []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+            self.start, self.cpu = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self.start)
+            self.cpu_times.append(time.process_time() - self.cpu)
 
     glassnet.utils.set_random_seed(0)
     layers = [] if hidden is None else [glassnet.layers.Dense(hidden, activation="relu")]
@@ -66,7 +69,7 @@ def run_glassnet(x, y, hidden, epochs, predict_calls):
     x1 = x[:1]
     latency = {"glassnet predict(x1, verbose=0)": time_calls(lambda: model.predict(x1, verbose=0), predict_calls),
                "glassnet model(x1)": time_calls(lambda: model(x1), predict_calls)}
-    return timer.times, latency
+    return timer.times, timer.cpu_times, latency
 
 
 # -- PyTorch ---------------------------------------------------------------------------------------
@@ -81,9 +84,9 @@ def run_torch(x, y, hidden, epochs, predict_calls):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=EPS)
     X, Y = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     n = len(X)
-    times = []
+    times, cpu_times = [], []
     for _ in range(epochs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         order = torch.randperm(n)
         total = 0.0
         for s in range(0, n, 32):
@@ -96,10 +99,11 @@ def run_torch(x, y, hidden, epochs, predict_calls):
             opt.step()
             total += loss.item() * len(idx)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu)
     x1 = X[:1]
     with torch.no_grad():
         latency = {"torch module(x1), no_grad": time_calls(lambda: model(x1), predict_calls)}
-    return times, latency
+    return times, cpu_times, latency
 
 
 # -- Keras (tensorflow-cpu) ------------------------------------------------------------------------
@@ -119,13 +123,14 @@ def run_keras(x, y, hidden, epochs, predict_calls):
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.times = []
+            self.times, self.cpu_times = [], []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+            self.start, self.cpu = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self.start)
+            self.cpu_times.append(time.process_time() - self.cpu)
 
     keras.utils.set_random_seed(0)
     layers = [] if hidden is None else [keras.layers.Dense(hidden, activation="relu")]
@@ -137,7 +142,7 @@ def run_keras(x, y, hidden, epochs, predict_calls):
     x1 = x[:1]
     calls = max(predict_calls // 200, 5)
     latency = {"keras predict(x1, verbose=0)": time_calls(lambda: model.predict(x1, verbose=0), calls, rounds=3)}
-    return timer.times, latency
+    return timer.times, timer.cpu_times, latency
 
 
 # -- bare NumPy ------------------------------------------------------------------------------------
@@ -145,17 +150,18 @@ def run_bare(x, y, hidden, epochs, predict_calls):
     import bare_numpy
     from glassnet import _blas
 
-    times, marks = [], {}
+    times, cpu_times, marks = [], [], {}
 
     def on_epoch(when, epoch):
         if when == "begin":
-            marks["start"] = time.perf_counter()
+            marks["start"], marks["cpu"] = time.perf_counter(), time.process_time()
         else:
             times.append(time.perf_counter() - marks["start"])
+            cpu_times.append(time.process_time() - marks["cpu"])
 
     with _blas.blas_threads(1), np.errstate(over="ignore", under="ignore"):
         bare_numpy.train(x, y, hidden, epochs=epochs, on_epoch=on_epoch)
-    return times, {}
+    return times, cpu_times, {}
 
 
 RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras": run_keras, "numpy": run_bare}

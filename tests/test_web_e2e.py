@@ -70,6 +70,7 @@ def browser():
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1400,1000"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})           # the page's console
     try:
         driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
     except Exception as exc:                                     # a driver that does not start: say why
@@ -128,6 +129,8 @@ def test_draw_one_and_seven(server, browser, shots, model):
         assert len(browser.find_elements(By.CSS_SELECTOR, "#layers .layer")) >= 2
         browser.find_element(By.ID, "clear").click()
         assert browser.find_element(By.ID, "digit").text == "?"
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
 
 
 def test_undo_removes_the_last_stroke(server, browser):

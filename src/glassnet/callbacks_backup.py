@@ -5,7 +5,7 @@ After every finished epoch, ``backup_dir`` holds::
     epoch-0003.gnet   the model after 3 finished epochs: weights, optimizer state, iterations and
                       learning rate (``save_model``, atomic)
     state.json        {"format": "glassnet-backup", "epoch": 3, "model_file": "epoch-0003.gnet",
-                       "rng": {"global": ..., "layers": {...}}}
+                       "rng": {"global": ..., "layers": {"3": ...}}}   (layers by position)
 
 written in that order, each atomically (temp file, fsync, rename); the older epoch file is deleted
 only once state.json names the new one. So a process killed at any instant (Ctrl-C, SIGKILL, power
@@ -81,12 +81,12 @@ class BackupAndRestore(Callback):
 
     def _set_rng_states(self, rng):
         config.rng().bit_generator.state = rng["global"]
-        for layer in self.model.layers:
-            if layer.name in rng.get("layers", {}):
-                layer._rng.bit_generator.state = rng["layers"][layer.name]
+        for i, layer in enumerate(self.model.layers):          # by position: names differ between runs
+            if str(i) in rng["layers"]:
+                layer._rng.bit_generator.state = rng["layers"][str(i)]
 
     def _rng_states(self):
-        layers = {layer.name: layer._rng.bit_generator.state for layer in self.model.layers
+        layers = {str(i): layer._rng.bit_generator.state for i, layer in enumerate(self.model.layers)
                   if getattr(layer, "_rng", None) is not None}
         return {"global": config.rng().bit_generator.state, "layers": layers}
 

@@ -61,15 +61,13 @@ def _missing_key(who, key, available):
 
 
 class _Monitor(Callback):
-    """Shared by the callbacks that watch one key of the epoch logs: warns once if it is missing."""
+    """Shared by the callbacks that watch one key of the epoch logs: warns once per fit if it is missing
+    (at the first epoch end, since other callbacks may add keys such as ``learning_rate``)."""
+
+    _warned = False
 
     def _expect(self, key):
-        """At fit start: warn now if the logs of this fit cannot contain ``key``."""
         self._warned = False
-        expected = self.params.get("metrics")
-        if expected is not None and key not in expected:
-            _missing_key(type(self).__name__, key, expected)
-            self._warned = True
 
     def _value(self, logs, key):
         value = (logs or {}).get(key)
@@ -105,8 +103,8 @@ class EarlyStopping(_Monitor):
     def _improves(self, value, reference):
         if reference is None:
             return True
-        delta = -self.min_delta if self.monitor_op is np.less else self.min_delta
-        return bool(self.monitor_op(value + delta, reference))
+        delta = self.min_delta if self.monitor_op is np.less else -self.min_delta
+        return bool(self.monitor_op(value + delta, reference))     # beats it by more than min_delta
 
     def on_epoch_end(self, epoch, logs=None):
         current = self._value(logs, self.monitor)
@@ -168,15 +166,15 @@ class ModelCheckpoint(_Monitor):
     def on_train_begin(self, logs=None):
         expected = self.params.get("metrics")
         if expected is not None:
-            unknown = sorted(self._keys - set(expected) - {"epoch"})
-            if unknown:
-                raise ValueError(f"ModelCheckpoint: the filepath template {self.filepath!r} uses "
-                                 f"{', '.join('{' + k + '}' for k in unknown)}, which this fit will not produce "
-                                 f"(validation keys need validation_data). Available: epoch, {', '.join(expected)}.")
-        if self.save_best_only:
-            self._expect(self.monitor)
-        else:
-            self._warned = False
+            self._check_template(set(expected) | {"learning_rate"}, expected)
+        self._expect(self.monitor)
+
+    def _check_template(self, available, shown):
+        unknown = sorted(self._keys - set(available) - {"epoch"})
+        if unknown:
+            raise ValueError(f"ModelCheckpoint: the filepath template {self.filepath!r} uses "
+                             f"{', '.join('{' + k + '}' for k in unknown)}, which this fit will not produce "
+                             f"(val_ keys need validation_data). Available: epoch, {', '.join(shown)}.")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -187,6 +185,7 @@ class ModelCheckpoint(_Monitor):
             previous, self.best = self.best, current
             if self.verbose:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous} to {current}, saving model")
+        self._check_template(logs, list(logs))
         path = self.filepath.format(epoch=epoch + 1, **logs)
         folder = os.path.dirname(path)
         if folder:
@@ -247,7 +246,7 @@ class ReduceLROnPlateau(_Monitor):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        delta = -self.min_delta if self.monitor_op is np.less else self.min_delta
+        delta = self.min_delta if self.monitor_op is np.less else -self.min_delta
         if self.monitor_op(current + delta, self.best):
             self.best, self.wait = current, 0
         elif self.cooldown_counter <= 0:
@@ -357,7 +356,14 @@ class LambdaCallback(Callback):
             if not (name.startswith("on_") and callable(getattr(Callback, name, None))):
                 raise TypeError(f"LambdaCallback: unknown hook {name!r}.")
             if fn is not None:
-                setattr(self, name, fn)
+                setattr(self, name, _with_logs(fn, 2 if "epoch" in name or "batch" in name else 1))
+
+
+def _with_logs(fn, n):
+    """Call ``fn`` with Keras's positional arguments, ``logs`` (None if ``fit`` gave none) included."""
+    def hook(*args, logs=None):
+        return fn(*(args + (logs,) * (n - len(args))))
+    return hook
 
 
 from .callbacks_backup import BackupAndRestore  # noqa: E402,F401  (its own file: it is about files)

@@ -12,6 +12,7 @@ Batch, stochastic and mini-batch gradient descent are the same loop with ``batch
 the mean of the batch losses weighted by batch size (Keras), and ``batch_size > len(x)`` means one
 batch of everything.
 """
+import math
 import signal
 import sys
 import threading
@@ -153,7 +154,7 @@ class Trainer:
         y_pred = self._forward(Tensor(x, dtype=self.dtype), training=True)
         loss = self.loss(y, y_pred, sample_weight=sample_weight)
         value = float(loss.data)
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             return value, y_pred.data
         loss.backward()
         self.optimizer.apply_gradients([(w.grad, w) for w in weights if w.grad is not None])
@@ -243,7 +244,7 @@ class Trainer:
                 xb, yb = x[idx], y[idx]
                 swb = None if sample_weight is None else sample_weight[idx]
                 value, y_pred = self.train_step(xb, yb, swb)
-                if not np.isfinite(value):
+                if not math.isfinite(value):
                     self._stop_on_nonfinite(value, epoch, step, snapshot)
                     break
                 loss_sum += value * len(xb)

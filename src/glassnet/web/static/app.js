@@ -4,7 +4,7 @@
 "use strict";
 
 const SIZE = 280;                 // the pad's own pixels (CSS scales it)
-const LINE = 20;                  // pen width in pad pixels: ~1/10 of a digit's height, as MNIST's strokes
+const LINE = 24;                  // pen width in pad pixels: ~1/8 of a digit's height, as MNIST's strokes
 const SEND = 140;                 // the picture sent: SEND x SEND gray levels
 const $ = (id) => document.getElementById(id);
 const pad = $("pad"), ctx = pad.getContext("2d");
