@@ -11,7 +11,7 @@ Workloads:
 Sparse categorical cross-entropy, shuffled, one epoch over ``--samples`` images, timed after a short
 warm-up fit (Keras traces its graph there). Inputs are uniform random pixels with random labels: the
 time does not depend on the values. glassnet trains through ``fit`` (its own BLAS thread choice),
-PyTorch with 2 threads in a plain loop (NCHW), Keras (TensorFlow backend) through ``fit``.
+PyTorch with 2 threads (OMP_WAIT_POLICY=PASSIVE) in a plain loop (NCHW), Keras (TensorFlow backend) through ``fit``.
 
 Every (framework, workload) runs in its own Python process, so its peak RSS (``ru_maxrss``,
 imports included) is its own. Frameworks run interleaved within each repeat, so a noisy neighbour
@@ -147,7 +147,10 @@ def worker(framework, workload, samples):
 
 def spawn(framework, workload, samples):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, workload, "--samples", str(samples)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+    # PyTorch's OpenMP threads spin while waiting: on a shared, loaded machine two spinning threads
+    # stall each other (measured 10x slower); the passive policy makes them sleep instead.
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0 or not lines:
         raise RuntimeError(f"{framework}/{workload} failed:\n{out.stderr[-2000:]}")

@@ -182,16 +182,20 @@ def test_fused_gradient_is_p_minus_y_even_when_saturated():
     np.testing.assert_allclose(s.grad, sigmoid(s.data) - 1, atol=1e-12)
 
 
-def test_softmax_with_bce_and_sigmoid_with_cce_do_not_fuse():
+def test_any_activation_logits_fuse_with_any_cross_entropy_as_in_keras():
+    """Keras 3 (``_get_logits``) swaps in ``_keras_logits`` whatever activation set them."""
     z = RNG.normal(0, 2, (N, K))
     p_soft = softmax(Tensor(z, dtype="float64"))
     np.testing.assert_allclose(losses.binary_crossentropy(ONE_HOT, p_soft).data,
-                               losses.binary_crossentropy(ONE_HOT, p_soft.data), rtol=1e-12)
+                               losses.binary_crossentropy(ONE_HOT, z, from_logits=True), rtol=1e-12)
     p_sig = sigmoid(Tensor(z, dtype="float64"))
     np.testing.assert_allclose(losses.categorical_crossentropy(ONE_HOT, p_sig).data,
-                               losses.categorical_crossentropy(ONE_HOT, p_sig.data), rtol=1e-12)
+                               losses.categorical_crossentropy(ONE_HOT, z, from_logits=True), rtol=1e-12)
     np.testing.assert_allclose(losses.sparse_categorical_crossentropy(LABELS, p_sig).data,
-                               losses.sparse_categorical_crossentropy(LABELS, p_sig.data), rtol=1e-12)
+                               losses.sparse_categorical_crossentropy(LABELS, z, from_logits=True), rtol=1e-12)
+    # and it is not what the probabilities alone would give
+    assert not np.allclose(losses.sparse_categorical_crossentropy(LABELS, p_sig).data,
+                           losses.sparse_categorical_crossentropy(LABELS, p_sig.data))
 
 
 def test_softmax_over_another_axis_does_not_fuse():

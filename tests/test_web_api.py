@@ -129,7 +129,8 @@ def test_png_jpeg_form_and_picture_bodies(client, digits, tmp_path):
     image = pytest.importorskip("PIL.Image")
     buffer = io.BytesIO()
     image.fromarray(np.round(255 * big).astype(np.uint8)).save(buffer, format="JPEG", quality=90)
-    r = client.post("/api/predict?model=cnn", content=buffer.getvalue(), headers={"Content-Type": "image/jpeg"})
+    r = client.post("/api/predict?model=cnn", content=buffer.getvalue(),
+                    headers={"Content-Type": "image/jpeg"})
     assert r.status_code == 200 and r.json()["label"] == y[0]
 
 
@@ -144,12 +145,12 @@ def test_inference_is_fast_for_the_mlp(served, digits):
 
 # -- bad requests: a 4xx and one line of JSON, never a crash -------------------------------------------
 def test_body_cap_and_content_type(client):
-    assert_error(client.post("/api/predict", content=b"\0" * (MAX_BODY + 1), headers={"Content-Type": "image/png"}),
-                 413, "1 MB")
+    png = {"Content-Type": "image/png"}
+    assert_error(client.post("/api/predict", content=b"\0" * (MAX_BODY + 1), headers=png), 413, "1 MB")
     def chunks():                                                  # no Content-Length: counted while reading
         for _ in range(MAX_BODY // 65536 + 2):
             yield b"\0" * 65536
-    assert_error(client.post("/api/predict", content=chunks(), headers={"Content-Type": "image/png"}), 413, "1 MB")
+    assert_error(client.post("/api/predict", content=chunks(), headers=png), 413, "1 MB")
     assert_error(client.post("/api/predict", content=b"hello", headers={"Content-Type": "text/plain"}),
                  415, "not accepted")
     assert_error(client.post("/api/predict", content=b"[]"), 415, "missing")
@@ -179,7 +180,9 @@ def test_bad_json(client, body, status, text):
 
 
 def test_bad_images(client, tmp_path):
-    post = lambda data, kind="image/png": client.post("/api/predict", content=data, headers={"Content-Type": kind})
+    def post(data, kind="image/png"):
+        return client.post("/api/predict", content=data, headers={"Content-Type": kind})
+
     assert_error(post(b""), 400, "empty")
     assert_error(post(b"GIF89a..."), 415, "neither a PNG nor a JPEG")
     png = png_bytes(np.zeros((30, 30)), tmp_path)
@@ -204,7 +207,7 @@ def test_unknown_model_path_and_method(client):
     assert client.get("/api/models").status_code == 200                  # still serving
 
 
-# -- the command ----------------------------------------------------------------------------------------------
+# -- the command -------------------------------------------------------------------------------------------
 def test_serve_help_and_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["serve", "--help"])
@@ -225,7 +228,8 @@ def test_serve_refuses_a_model_that_does_not_read_digits(tmp_path, capsys):
 
 
 def test_import_glassnet_does_not_import_the_web_framework():
-    code = "import sys, glassnet, glassnet.cli; glassnet.cli.build_parser(); print('starlette' in sys.modules)"
+    code = ("import sys, glassnet, glassnet.cli; glassnet.cli.build_parser(); "
+            "print('starlette' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

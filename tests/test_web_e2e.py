@@ -42,8 +42,8 @@ SEVEN = [[(70, 50), (210, 50), (120, 240)]]
 @pytest.fixture(scope="module")
 def server():
     """``glassnet serve --port 0`` in a subprocess; yields its URL, stops it afterwards."""
-    proc = subprocess.Popen([sys.executable, "-m", "glassnet", "serve", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "glassnet", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
     if not match:
@@ -104,8 +104,10 @@ def draw(driver, strokes):
 
 def answer(driver):
     """The label the page shows once no request is in flight."""
-    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
-                                    == "idle" and d.find_element(By.ID, "verdict").get_attribute("data-label"))
+    def ready(d):
+        return (d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "idle"
+                and d.find_element(By.ID, "verdict").get_attribute("data-label"))
+    WebDriverWait(driver, 10).until(ready)
     return int(driver.find_element(By.ID, "digit").text)
 
 
@@ -187,6 +189,7 @@ def test_touch_on_a_phone_sized_window(server, browser, shots):
         browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
         assert answer(browser) == 7
         browser.save_screenshot(str(shots / "phone_touch_7.png"))
-        assert browser.execute_script("return document.documentElement.scrollWidth") <= 400   # no sideways scroll
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 400                                          # no sideways scrolling
     finally:
         browser.set_window_size(1400, 1000)

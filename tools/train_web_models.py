@@ -78,7 +78,8 @@ def main(argv=None):
         glassnet.utils.set_random_seed(0)
         model = build(name)
         shape = (-1,) + tuple(model.input_shape[1:])
-        x, xt = (x_aug / 255).astype(np.float32).reshape(shape), (x_test / 255).astype(np.float32).reshape(shape)
+        x = (x_aug / 255).astype(np.float32).reshape(shape)
+        xt = (x_test / 255).astype(np.float32).reshape(shape)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         start = time.perf_counter()
         model.fit(x, y_aug, epochs=EPOCHS[name], batch_size=64, verbose=0)
@@ -90,7 +91,8 @@ def main(argv=None):
         print(f"{name:7s} test accuracy {accuracy:.4f}  {size / 1024:6.1f} KB  "
               f"({time.perf_counter() - start:.0f} s)  -> {out / (name + '.gnet')}")
         catalog[name] = {"description": DESCRIPTIONS[name], "test_accuracy": round(accuracy, 4),
-                         "trained_on": "the 10,000 embedded training digits, with copies shifted by up to 2 px",
+                         "trained_on": "the 10,000 embedded training digits, plus copies shifted by "
+                                       "up to 2 px",
                          "tested_on": "the 10,000 embedded test digits (the MNIST test set)"}
     catalog_file.write_text(json.dumps(catalog, indent=2) + "\n")
     return 0

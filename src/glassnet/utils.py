@@ -80,3 +80,11 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     out = np.zeros((y.size, int(num_classes)), dtype=dtype)
     out[np.arange(y.size), y] = 1
     return out.reshape(shape + (int(num_classes),))
+
+
+def clear_session():
+    """Restart automatic names ("dense", "dense_1", "sequential", ...) as ``keras.utils.clear_session()``."""
+    from .layers.layer import reset_names
+    from .models import sequential
+    reset_names()
+    sequential._counter.clear()

@@ -61,8 +61,8 @@ def serve(args):
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     if not _is_loopback(args.host):
-        print(f"glassnet: warning: listening on {args.host}: anyone who can reach this machine on port {port} "
-              "can use the page; use --host 127.0.0.1 to keep it to this computer", file=sys.stderr)
+        print(f"glassnet: warning: listening on {args.host}: anyone who can reach this machine on port "
+              f"{port} can use the page; use --host 127.0.0.1 to keep it to this computer", file=sys.stderr)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else shown
     print(f"glassnet serve: models {', '.join(served)}; open http://{shown}:{port}/ (Ctrl+C to stop)")
     config = uvicorn.Config(create_app(served), log_level="warning", limit_concurrency=256,

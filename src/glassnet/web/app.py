@@ -5,7 +5,7 @@
                              "layers": [{"name", "class_name", "activation", "output_shape"}]}, ...]
     POST /api/predict      ?model=NAME (default: the first model)
         body image/png or image/jpeg           a picture of one digit, prepared as MNIST's digits were
-             multipart/form-data, field image  the same, as an HTML form or ``curl -F image=@digit.png`` sends it
+             multipart/form-data, field image  the same, as a form (``curl -F image=@digit.png``) sends it
              application/json                  [784 values in [0, 1]] or {"input": [...]}: the network input;
                                                {"image": [[gray, ...], ...]}: a picture (the page's canvas)
         ->   {"model", "label", "probability", "probabilities": [10], "scores": [10],

@@ -76,8 +76,9 @@ class ServedModel:
         elapsed = time.perf_counter() - start
         probabilities = to_probabilities(scores)
         label = int(np.argmax(probabilities))
-        layers = [{"name": layer.name, "class_name": type(layer).__name__, "activation": _activation_name(layer),
-                   "shape": list(a.shape), "values": _rounded(a)} for layer, a in outputs]
+        layers = [{"name": layer.name, "class_name": type(layer).__name__,
+                   "activation": _activation_name(layer), "shape": list(a.shape), "values": _rounded(a)}
+                  for layer, a in outputs]
         return {"model": self.name, "label": label, "probability": round(float(probabilities[label]), 4),
                 "probabilities": _rounded(probabilities), "scores": _rounded(scores),
                 "input": _rounded(digit.reshape(28, 28)), "layers": layers,
@@ -140,8 +141,9 @@ def digit_from_json(obj):
     if isinstance(obj, dict):
         keys = [k for k in ("input", "image") if k in obj]
         if len(keys) != 1:
-            raise RequestError(400, "expected a JSON array of 784 values, or an object with 'input' (784 values "
-                                    f"in [0, 1]) or 'image' (rows of gray values); received keys {sorted(obj)[:5]}")
+            raise RequestError(400, "expected a JSON array of 784 values, or an object with 'input' (784 "
+                                    "values in [0, 1]) or 'image' (rows of gray values); received keys "
+                                    f"{sorted(obj)[:5]}")
         if keys[0] == "image":
             return _digit_from_picture(_number_array(obj["image"], "image"))
         obj = obj["input"]
@@ -182,8 +184,8 @@ def digit_from_image(data):
     elif data.startswith(b"\xff\xd8\xff"):
         gray = _decode_jpeg(data)
     else:
-        raise RequestError(415, "the body is neither a PNG nor a JPEG image (its first bytes are not a PNG or "
-                                "JPEG signature)")
+        raise RequestError(415, "the body is neither a PNG nor a JPEG image (its first bytes are not a PNG "
+                                "or JPEG signature)")
     return _digit_from_picture(gray)
 
 
