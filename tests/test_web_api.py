@@ -255,3 +255,16 @@ def test_serve_says_when_the_port_is_taken(capsys):
 def test_only_loopback_hosts_are_quiet(host, loopback):
     from glassnet.web import _is_loopback
     assert _is_loopback(host) is loopback
+
+
+def test_a_users_model_is_served_first_beside_the_shipped_ones(tmp_path, digits):
+    import glassnet
+    model = glassnet.Sequential([glassnet.layers.Flatten(input_shape=(28, 28)),
+                                 glassnet.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "hidden.gnet")                              # same name as a shipped model
+    served = inference.load_models([tmp_path / "hidden.gnet"])
+    assert list(served) == ["hidden-2", "hidden", "cnn", "notes"]
+    with TestClient(create_app(served)) as c:
+        assert c.get("/api/models").json()["default"] == "hidden-2"
+        result = c.post("/api/predict", json=(digits[0][0] / 255).ravel().tolist()).json()
+    assert result["model"] == "hidden-2" and [layer["shape"] for layer in result["layers"]] == [[784], [10]]

@@ -1,10 +1,13 @@
 """The ``glassnet`` command (also ``python -m glassnet``): a thin argparse layer over the public API.
 
-    glassnet train mnist [--model notes|hidden] [--epochs N] [--batch-size N] [--out DIR]
+    glassnet train mnist [--model notes|hidden|cnn] [--epochs N] [--batch-size N] [--out DIR]
+    glassnet train cifar10 [--model cnn|ann] [--epochs N] ...
     glassnet train mnist --resume DIR               (after Ctrl-C, a crash or a kill)
     glassnet evaluate MODEL [--dataset mnist]
     glassnet predict MODEL IMAGE...
     glassnet plot activations [--out FILE.png]
+    glassnet plot feature-maps MODEL IMAGE [--out FILE.png]   (IMAGE: a file, or cifar10:bird, mnist:7, ...)
+    glassnet plot filters MODEL [--out FILE.png]
     glassnet info MODEL
 
 Every subcommand has ``--help``. Errors (a missing file, a bad image, a model that does not fit
@@ -22,12 +25,14 @@ import warnings
 
 import numpy as np
 
-from . import __version__, callbacks, datasets, images, metrics, models, utils
-from .layers import Dense
+from . import __version__, callbacks, datasets, images, metrics, models, utils, zoo
 
 MODELS = {
     "notes": "the course notes' model: Dense(10, input_shape=(784,), activation='sigmoid')",
     "hidden": "one hidden layer: Dense(100, activation='relu'), then Dense(10, activation='sigmoid')",
+    "cnn": "mnist: Conv2D(30, 3x3, relu), MaxPool, Flatten, Dense(100, relu), Dense(10); cifar10: the "
+           "tutorial's CNN Conv32, MaxPool, Conv64, MaxPool, Flatten, Dense(64, relu), Dense(10), adam",
+    "ann": "cifar10's dense baseline: Flatten, Dense(3000, relu), Dense(1000, relu), Dense(10), SGD",
 }
 PLOT_HINT = 'pip install "glassnet[plot]"'
 
@@ -48,41 +53,43 @@ def train(args):
     crash or SIGKILL) continues from the last finished epoch with the settings saved in OUT/run.json,
     to the same final weights as a run that was never stopped.
     """
+    if args.resume is None:
+        args.model = args.model or zoo.DEFAULT_MODEL[args.dataset]
+        if args.model not in zoo.MODELS[args.dataset]:
+            raise CommandError(f"no model {args.model!r} for {args.dataset}: choose one of "
+                               + ", ".join(zoo.MODELS[args.dataset]))
     out = _train_settings(args)
     if args.seed is not None:
         utils.set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = _load_mnist(args.embedded, args.limit)
-    if args.model == "notes":
-        layers = [Dense(10, input_shape=(784,), activation="sigmoid")]
-    else:
-        layers = [Dense(100, input_shape=(784,), activation="relu"), Dense(10, activation="sigmoid")]
-    model = models.Sequential(layers)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print(f"Training {args.model!r} ({MODELS[args.model]}) on {len(x_train):,} digits; "
-          f"the {len(x_test):,} test digits are the validation data (curves only).")
+    (x_train, y_train), (x_test, y_test), names = _load_dataset(args.dataset, args.embedded, args.limit)
+    model = zoo.build(args.dataset, args.model)
+    shape = zoo.input_shape(args.dataset, args.model)
+    x_train, x_test_in = _scaled(x_train, shape), _scaled(x_test, shape)
+    print(f"Training {args.model!r} ({MODELS[args.model]}) on {len(x_train):,} {args.dataset} images; "
+          f"the {len(x_test):,} test images are the validation data (curves only).")
     backup = callbacks.BackupAndRestore(out / "backup", delete_checkpoint=False)
-    model.fit(_flat(x_train), y_train, epochs=args.epochs, batch_size=args.batch_size,
-              validation_data=(_flat(x_test), y_test),
+    model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+              validation_data=(x_test_in, y_test),
               callbacks=[backup, callbacks.CSVLogger(out / "history.csv")])
     if model.interrupted:
         print(f"\nInterrupted. The last finished epoch is saved in {out / 'backup'}; continue with:\n"
-              f"  glassnet train mnist --resume {out}", file=sys.stderr)
+              f"  glassnet train {args.dataset} --resume {out}", file=sys.stderr)
         return 130
-    y_pred = _report(model, _flat(x_test), y_test)
+    y_pred = _report(model, x_test_in, y_test, names)
 
     model.save(out / "model.gnet")
     print(f"\nSaved the model to {out / 'model.gnet'}")
     try:
         from . import plots
         cm = metrics.confusion_matrix(y_test, y_pred, labels=list(range(10)))
-        fig = plots.plot_training_report(_read_history(out / "history.csv"), cm, list(range(10)), x_test,
-                                         y_test, y_pred, title=f"glassnet train mnist --model {args.model}")
+        fig = plots.plot_training_report(_read_history(out / "history.csv"), cm, names, x_test, y_test,
+                                         y_pred, title=f"glassnet train {args.dataset} --model {args.model}")
     except ImportError:
         print(f"No report.png: matplotlib is not installed ({PLOT_HINT}).")
         return 0
     fig.savefig(out / "report.png", dpi=90)
     _close(fig)
-    print(f"Saved the report (curves, confusion matrix, misclassified digits) to {out / 'report.png'}")
+    print(f"Saved the report (curves, confusion matrix, misclassified images) to {out / 'report.png'}")
     return 0
 
 
@@ -151,17 +158,66 @@ def predict(args):
     return 0
 
 
+PLOTS = {"activations": ("activations.png", "the activation functions and their derivatives", 0),
+         "feature-maps": ("feature_maps.png", "the feature maps of each layer", 2),
+         "filters": ("filters.png", "the first convolution's filters", 1)}
+
+
 def plot(args):
+    default_out, what, needed = PLOTS[args.what]
+    if len(args.inputs) != needed:
+        usage = {0: "no MODEL or IMAGE", 1: "MODEL", 2: "MODEL IMAGE"}[needed]
+        raise CommandError(f"'glassnet plot {args.what}' takes {usage}; received {args.inputs or 'none'}")
     try:
         from . import plots
-        fig = plots.plot_activations()
+        if args.what == "activations":
+            fig = plots.plot_activations()
+        elif args.what == "filters":
+            fig = plots.plot_filters(_load_model(args.inputs[0]))
+        else:
+            model = _load_model(args.inputs[0])
+            image, caption = _plot_image(args.inputs[1], tuple(model.input_shape)[1:])
+            fig = plots.plot_feature_maps(model, image, title=f"feature maps of {caption}")
     except ImportError:
         raise CommandError(f"plotting needs matplotlib; install it with: {PLOT_HINT}") from None
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(args.out or default_out)
     fig.savefig(out, dpi=100)
     _close(fig)
-    print(f"Saved the activation functions and their derivatives to {out}")
+    print(f"Saved {what} to {out}")
     return 0
+
+
+def _plot_image(spec, shape):
+    """IMAGE for ``plot feature-maps``: ``DATASET:N`` / ``DATASET:CLASS`` (a test image) or an image file,
+    returned scaled to [0, 1] with the model's per-sample ``shape``."""
+    dataset, _, which = spec.partition(":")
+    if dataset in zoo.MODELS and which and not os.path.exists(spec):
+        _, (x_test, y_test), names = _load_dataset(dataset, False, None)
+        y_test = np.ravel(y_test)
+        if which.isdigit():
+            k = int(which)
+        elif which in names:
+            k = int(np.flatnonzero(y_test == names.index(which))[0])
+        else:
+            raise CommandError(f"{spec}: expected {dataset}:N (a test image number) or {dataset}:CLASS, "
+                               f"CLASS one of {', '.join(map(str, names))}")
+        if k >= len(x_test):
+            raise CommandError(f"{spec}: the {dataset} test set has {len(x_test)} images (0..{len(x_test) - 1})")
+        image, caption = x_test[k] / 255, f"{dataset} test image {k} ({names[int(y_test[k])]})"
+    else:
+        import matplotlib.image
+        if not os.path.exists(spec):
+            raise FileNotFoundError(2, "No such file or directory", spec)
+        image, caption = matplotlib.image.imread(spec), spec
+        image = image / 255 if image.dtype == np.uint8 else image
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 3 and shape[-1] == 1:
+        image = image[..., :3].mean(axis=-1)
+    if image.ndim == 3 and image.shape[-1] == 4:
+        image = image[..., :3]
+    if int(np.prod(image.shape)) != int(np.prod(shape)):
+        raise CommandError(f"{spec}: an image of shape {image.shape}, but the model takes {shape}")
+    return image.reshape(shape), caption
 
 
 def info(args):
@@ -174,6 +230,20 @@ def info(args):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _load_dataset(name, embedded, limit):
+    """(x_train, y_train), (x_test, y_test) as uint8 images with labels (N,), and the class names."""
+    if name == "mnist":
+        return (*_load_mnist(embedded, limit), list(range(10)))
+    (x_train, y_train), (x_test, y_test) = datasets.cifar10.load_data()
+    x_train, y_train, x_test, y_test = x_train[:limit], y_train[:limit, 0], x_test[:limit], y_test[:limit, 0]
+    return (x_train, y_train), (x_test, y_test), list(datasets.cifar10.LABEL_NAMES)
+
+
+def _scaled(x, shape):
+    """uint8 images -> float32 in [0, 1] with the model's per-sample shape, e.g. (784,) or (28, 28, 1)."""
+    return (x.reshape((len(x),) + tuple(shape)) / 255).astype(np.float32)
+
+
 def _load_mnist(embedded, limit):
     """MNIST as uint8; the embedded-sample notice becomes one line on stderr."""
     with warnings.catch_warnings(record=True) as caught:
@@ -184,11 +254,6 @@ def _load_mnist(embedded, limit):
     if limit:
         x_train, y_train, x_test, y_test = x_train[:limit], y_train[:limit], x_test[:limit], y_test[:limit]
     return (x_train, y_train), (x_test, y_test)
-
-
-def _flat(x):
-    """The notes' preprocessing: (N, 28, 28) uint8 -> (N, 784) floats in [0, 1]."""
-    return (x.reshape(len(x), -1) / 255).astype(np.float32)
 
 
 def _model_input(model, digits, model_path):
@@ -213,17 +278,23 @@ def _probabilities(scores):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _report(model, x, y_true):
-    """Print the test accuracy, the classification report and the confusion matrix; return y_pred."""
+def _report(model, x, y_true, names=None):
+    """Print the test accuracy, the classification report and the confusion matrix; return y_pred.
+
+    ``names``: the class names (default the digits 0..9); long names are shortened in the matrix."""
+    names = list(range(10)) if names is None else list(names)
     y_pred = np.argmax(model.predict(x, verbose=0), axis=1)
     print(f"\nTest accuracy: {metrics.accuracy_score(y_true, y_pred):.4f}\n")
-    print(metrics.classification_report(y_true, y_pred, labels=list(range(10)), zero_division=0))
+    print(metrics.classification_report(y_true, y_pred, labels=list(range(10)),
+                                        target_names=[str(n) for n in names], zero_division=0))
     cm = metrics.confusion_matrix(y_true, y_pred, labels=list(range(10)))
-    width = max(4, len(str(cm.max())) + 1)
-    print("Confusion matrix (rows: true digit, columns: predicted digit)")
-    print("     " + "".join(f"{k:>{width}}" for k in range(10)))
-    for k, row in enumerate(cm):
-        print(f"{k:>4} " + "".join(f"{count:>{width}}" for count in row))
+    width = max(4, len(str(cm.max())) + 1, *(min(len(str(n)), 5) + 1 for n in names))
+    left = max(4, *(len(str(n)) for n in names))
+    kind = "digit" if names == list(range(10)) else "class"
+    print(f"Confusion matrix (rows: true {kind}, columns: predicted {kind})")
+    print(" " * (left + 1) + "".join(f"{str(n)[:5]:>{width}}" for n in names))
+    for name, row in zip(names, cm):
+        print(f"{str(name):>{left}} " + "".join(f"{count:>{width}}" for count in row))
     return y_pred
 
 
@@ -269,9 +340,10 @@ def build_parser():
     p = sub.add_parser("train", help="train a model on a dataset, then report and save it",
                        description="Train on MNIST, print the test accuracy, the classification report "
                                    "and the confusion matrix, then save model.gnet and report.png.")
-    p.add_argument("dataset", choices=["mnist"], help="the dataset (mnist)")
-    p.add_argument("--model", choices=list(MODELS), default="notes",
-                   help="notes (default): " + MODELS["notes"] + "; hidden: " + MODELS["hidden"])
+    p.add_argument("dataset", choices=["mnist", "cifar10"], help="the dataset (mnist or cifar10)")
+    p.add_argument("--model", choices=list(MODELS),
+                   help="mnist: notes (default), hidden or cnn; cifar10: cnn (default) or ann. "
+                        + "; ".join(f"{k}: {v}" for k, v in MODELS.items()))
     p.add_argument("--epochs", type=_positive, metavar="N",
                    help="passes over the training data (default 5; with --resume: extend the run to N)")
     p.add_argument("--batch-size", type=_positive, default=32, metavar="N",
@@ -305,10 +377,14 @@ def build_parser():
 
     p = sub.add_parser("plot", help="draw figures (needs matplotlib)",
                        description=f"Draw a figure to a PNG file (needs matplotlib: {PLOT_HINT}).")
-    p.add_argument("what", choices=["activations"],
-                   help="activations: step, sigmoid, tanh, ReLU, leaky ReLU and their derivatives")
-    p.add_argument("--out", metavar="FILE.png", default="activations.png",
-                   help="the PNG file to write (default activations.png)")
+    p.add_argument("what", choices=list(PLOTS),
+                   help="activations: step, sigmoid, tanh, ReLU, leaky ReLU and their derivatives; "
+                        "feature-maps MODEL IMAGE: what each conv / ReLU / pool layer makes of one image "
+                        "(IMAGE: a PNG file, or a test image DATASET:N or DATASET:CLASS, e.g. cifar10:bird); "
+                        "filters MODEL: the first Conv2D layer's kernels")
+    p.add_argument("inputs", nargs="*", metavar="MODEL [IMAGE]", help="for feature-maps and filters")
+    p.add_argument("--out", metavar="FILE.png",
+                   help="the PNG file to write (default activations.png, feature_maps.png or filters.png)")
     p.set_defaults(run=plot)
 
     p = sub.add_parser("info", help="print a saved model's summary table",

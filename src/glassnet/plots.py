@@ -258,3 +258,96 @@ def plot_training_report(history, cm, labels, images, y_true, y_pred, title="gla
 
 __all__ = ["activation_curves", "plot_activations", "plot_history", "plot_confusion_matrix",
            "show_images", "plot_training_report"]
+
+
+# -- look inside a CNN -----------------------------------------------------------------------------
+def feature_map_stages(model, image):
+    """``[(title, maps (H, W, C))]`` for one image: the input, then what each layer up to Flatten makes.
+
+    A Conv2D with a nonlinear activation gives two stages, the filter responses before it
+    (``conv.conv2d`` with the layer's own kernel and bias) and the maps after it (e.g. ReLU), so the
+    notes' conv → ReLU → pool sequence is visible. Uses ``model.layer_outputs``.
+    """
+    from . import conv
+    from .engine import Tensor
+    from .layers import Conv2D
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    stages, previous = [("input", image)], image[None]
+    for layer, out in zip(model.layers, model.layer_outputs(image[None])):
+        if out.ndim != 4:
+            break
+        act = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        if isinstance(layer, Conv2D) and act != "linear":
+            pre = conv.conv2d(Tensor(previous), layer.kernel, layer.bias, layer.strides, layer.padding).data
+            stages.append((f"{layer.name}: {layer.filters} filters {layer.kernel_size[0]}×{layer.kernel_size[1]}",
+                           pre[0]))
+            stages.append((f"{layer.name}: after {act}", out[0]))
+        else:
+            stages.append((layer.name, out[0]))
+        previous = out
+    return stages
+
+
+def plot_feature_maps(model, image, max_maps=8, title=None):
+    """One row per stage (input, conv, ReLU, pool, ...), the first ``max_maps`` channels of each.
+
+    Args:
+        model: a built Sequential whose first layers take images (N, H, W, C).
+        image: one image (H, W, C) or (H, W), scaled as the model was trained (e.g. / 255).
+        max_maps: channels drawn per row.
+    """
+    plt = _pyplot()
+    stages = feature_map_stages(model, image)
+    fig, axes = plt.subplots(len(stages), max_maps, figsize=(1.5 * max_maps, 1.75 * len(stages)),
+                             layout="constrained", squeeze=False)
+    for row, (name, maps) in zip(axes, stages):
+        for k, ax in enumerate(row):
+            ax.set_axis_off()
+        if name == "input":
+            row[0].imshow(np.clip(maps, 0, 1) if maps.shape[-1] == 3 else maps[..., 0], cmap="gray")
+            row[0].set_title(f"input {maps.shape[0]}×{maps.shape[1]}×{maps.shape[2]}", fontsize="small",
+                             loc="left")
+            continue
+        for k, ax in enumerate(row[:maps.shape[-1]]):
+            ax.imshow(maps[..., k], cmap="viridis")
+        row[0].set_title(f"{name}  ({maps.shape[0]}×{maps.shape[1]}×{maps.shape[2]}, first "
+                         f"{min(max_maps, maps.shape[-1])} maps)", fontsize="small", loc="left")
+    fig.suptitle(title or "feature maps: what each layer sees", fontsize="large")
+    return fig
+
+
+def plot_filters(model, layer=None, ncols=8):
+    """The kernels of a Conv2D layer (the first by default) as small images, one per filter.
+
+    With 3 input channels each (KH, KW, 3) kernel is drawn in colour, rescaled to [0, 1] per filter;
+    with one channel in grey; otherwise the mean over the input channels, in grey.
+    """
+    from .layers import Conv2D
+    plt = _pyplot()
+    convs = [l for l in model.layers if isinstance(l, Conv2D)]
+    if layer is None and not convs:
+        raise ValueError("plot_filters needs a model with a Conv2D layer; this one has "
+                         f"{[type(l).__name__ for l in model.layers]}.")
+    layer = convs[0] if layer is None else (model.layers[layer] if isinstance(layer, int) else layer)
+    kernel = np.asarray(layer.kernel.data, dtype=np.float64)           # (KH, KW, C, F)
+    f = kernel.shape[-1]
+    ncols = min(ncols, f)
+    nrows = -(-f // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.3 * nrows + 0.5), layout="constrained",
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k >= f:
+            continue
+        w = kernel[..., k]
+        w = (w - w.min()) / max(w.max() - w.min(), 1e-12)
+        ax.imshow(w if w.shape[-1] == 3 else w.mean(axis=-1), cmap=None if w.shape[-1] == 3 else "gray",
+                  interpolation="nearest")
+        ax.set_title(str(k), fontsize="small")
+    fig.suptitle(f"{layer.name}: {f} filters {kernel.shape[0]}×{kernel.shape[1]}×{kernel.shape[2]}")
+    return fig
+
+
+__all__ += ["feature_map_stages", "plot_feature_maps", "plot_filters"]

@@ -214,7 +214,11 @@ def load_model(path, compile=True, strict=False):
     config, arrays = _read_archive(path)
     _require(config["kind"] == "model", repr(os.fspath(path)), "this file holds only weights (written by "
              "save_weights); build the model in code, then call load_weights")
-    model = _build_model(config)
+    try:
+        model = _build_model(config)
+    except MemoryError:                  # e.g. Dense(10**6) on 10**6 inputs in a 1 KB file
+        raise ModelFileError(f"{os.fspath(path)!r}: the model config asks for more memory than is available; "
+                             "its layer sizes cannot be those of the weights in the file") from None
     _assign_weights(model, config, arrays, strict)
     if compile and config["compile"] is not None:
         _restore_compile(model, config, arrays)
@@ -351,7 +355,7 @@ def _read_archive(path):
                          f"{sorted(listed - present) or 'none'}; arrays present but not listed: "
                          f"{sorted(present - listed) or 'none'}")
                 arrays = {e["member"]: _read_array(zf, infos[e["member"]], e, shown) for e in declared}
-        except (zipfile.BadZipFile, EOFError, zlib.error, struct.error) as e:
+        except (zipfile.BadZipFile, EOFError, zlib.error, struct.error, OSError) as e:   # OSError: bad offsets
             raise ModelFileError(f"{shown}: file is truncated or corrupted (zip central directory missing "
                                  f"or a member incomplete: {e})") from None
     return config, arrays
@@ -483,8 +487,8 @@ def _read_array(zf, info, entry, path):
         shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
     except ModelFileError:
         raise
-    except ValueError as e:
-        raise ModelFileError(f"{path}: {where} is not a valid .npy array ({e})") from None
+    except Exception as e:     # numpy's header parser: ValueError, SyntaxError, tokenize.TokenError...
+        raise ModelFileError(f"{path}: {where} is not a valid .npy array ({type(e).__name__}: {e})") from None
     _require(not dtype.hasobject, path, f"{where} is an object array: object arrays and pickles are not "
              "allowed", UnsafeModelFileError)
     _require(dtype.fields is None and dtype.subdtype is None and dtype.name == entry["dtype"], path,

@@ -114,6 +114,30 @@ class Sequential(Trainer):
         with no_grad():
             return self._forward(Tensor(x), training=training).data
 
+    def layer_outputs(self, x):
+        """Look inside: the output of every layer for input ``x``, as a list of arrays (inference mode).
+
+        ``outputs[i]`` is what ``model.layers[i]`` produced, e.g. for the CIFAR CNN the feature maps
+        (N, 30, 30, 32) after the first Conv2D (its ReLU included), (N, 15, 15, 32) after pooling, ...,
+        and ``outputs[-1] == model.predict(x)``. Keras 3 spells this
+        ``keras.Model(model.inputs, [layer.output for layer in model.layers])(x)``.
+
+        Example:
+            >>> from glassnet.layers import Dense
+            >>> model = Sequential([Dense(3, input_shape=(2,)), Dense(1)])
+            >>> [a.shape for a in model.layer_outputs(np.zeros((5, 2)))]
+            [(5, 3), (5, 1)]
+        """
+        x = np.asarray(x, dtype=self.dtype)
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        outputs, t = [], Tensor(x)
+        with no_grad():
+            for call, takes_training in self._calls:
+                t = call(t, training=False) if takes_training else call(t)
+                outputs.append(t.data)
+        return outputs
+
     def _final_activation(self):
         for layer in reversed(self._layers):
             act = getattr(layer, "activation", None)
