@@ -85,18 +85,27 @@ def load(port, request, requests, concurrency):
             "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
 
 
+def start_port(proc, lines=20):
+    """The port that a starting ``glassnet serve`` prints ("open http://127.0.0.1:PORT/"), or an error."""
+    seen = []
+    for _ in range(lines):
+        seen.append(proc.stdout.readline())
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", seen[-1])
+        if match:
+            return int(match.group(1))
+        if not seen[-1]:
+            break
+    proc.kill()
+    raise RuntimeError("glassnet serve did not start: " + "".join(seen))
+
+
 class Server:
     """``glassnet serve --port 0`` in a subprocess, as a context manager; ``.port`` once started."""
 
     def __enter__(self):
         self.proc = subprocess.Popen([sys.executable, "-m", "glassnet", "serve", "--port", "0"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if not match:
-            self.proc.kill()
-            raise RuntimeError(f"glassnet serve did not start: {line}{self.proc.stdout.read()}")
-        self.port = int(match.group(1))
+        self.port = start_port(self.proc)
         return self
 
     def __exit__(self, *exc):

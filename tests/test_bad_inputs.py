@@ -1,8 +1,12 @@
-"""Every mistaken or hostile input of ../shared/bad-inputs.md in issue 2's scope (items 1-31, 48-50).
+"""Every mistaken or hostile input of ../shared/bad-inputs.md: this file holds items 1-31, 46-48
+and the index (``ITEMS`` below, checked by ``test_every_item_has_tests``) of where each of the fifty
+items is tested: model files (32-39) in test_saving.py and test_faults.py, dataset files (40-44) in
+test_datasets*.py, ONNX export (45) in test_export_onnx.py, seeds (49) in test_training.py and
+test_resume.py, consoles and pipes (50) in test_progress.py; test_fuzz.py adds thousands of mutated
+files on top of 32-43.
 
 Each test names its item number. The contract: a clear exception (type + key words of the message)
 before any work is done, or the documented warning, never a NumPy error from deep inside an op.
-Item 50 (stdout encodings and pipes) lives in test_progress.py.
 """
 import warnings
 
@@ -619,3 +623,148 @@ def test_other_arguments_are_checked_before_training():
 def test_sequential_add_rejects_non_layers():
     with pytest.raises(TypeError, match=r"Sequential\.add expects a glassnet layer"):
         Sequential([np.zeros(3)])
+
+
+# -- 17 (continued): restore_best_weights after a blow-up ---------------------------------------------------
+def test_17_blow_up_with_restore_best_weights_restores_the_best_epoch():
+    from glassnet import callbacks
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 4)).astype(np.float32)
+    y = (x @ rng.standard_normal((4, 1))).astype(np.float32)
+    model = Sequential([layers.Dense(1, input_shape=(4,))])
+    model.compile(optimizers.SGD(learning_rate=0.01), "mse")
+    seen = []
+    keep = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(model.get_weights()))
+    lr_10 = callbacks.LearningRateScheduler(lambda epoch, lr: 1e4 if epoch == 3 else lr)
+    es = callbacks.EarlyStopping(monitor="loss", patience=10, restore_best_weights=True)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match=r"loss became (nan|inf) at epoch 4"):
+        history = model.fit(x, y, epochs=8, verbose=0, callbacks=[lr_10, keep, es])
+    best = int(np.argmin(history.history["loss"]))
+    assert len(history.epoch) <= 4 and best == 2
+    for got, want in zip(model.get_weights(), seen[best]):
+        np.testing.assert_array_equal(got, want)
+
+
+# -- 46: EarlyStopping on a key that does not exist --------------------------------------------------------
+@pytest.mark.parametrize("monitor, hint", [("val_accuracy", "'val_' keys exist only when fit is given "
+                                                              "validation_data"),
+                                           ("acc", "Did you mean 'accuracy'")])
+def test_46_early_stopping_on_a_missing_key_warns_once_with_the_available_keys(monitor, hint):
+    from glassnet import callbacks
+    model = dense_model(metrics=["accuracy"])
+    x, y = data(16)
+    es = callbacks.EarlyStopping(monitor=monitor, patience=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, y, epochs=4, verbose=0, callbacks=[es])
+    messages = [str(w.message) for w in caught if "not available" in str(w.message)]
+    assert len(messages) == 1 and len(history.epoch) == 4          # once per run; no crash, no stop
+    assert f"conditioned on {monitor!r}" in messages[0] and "accuracy, loss" in messages[0] and hint in messages[0]
+
+
+# -- 47: a ModelCheckpoint template naming a key the fit will not produce ------------------------------------
+def test_47_checkpoint_template_with_unavailable_key_fails_when_fit_starts(tmp_path):
+    from glassnet import callbacks
+    model = dense_model()
+    x, y = data(16)
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "ckpt_{epoch:02d}_{val_loss:.2f}.gnet"))
+    with pytest.raises(ValueError, match=r"\{val_loss\}, which this fit will not produce.*validation_data.*"
+                                         r"Available: epoch, loss"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[ckpt])
+    assert model.optimizer.iterations == 0 and list(tmp_path.iterdir()) == []   # before any training
+    model.fit(x, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[ckpt])  # with validation: fine
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+# -- the index: every item of bad-inputs.md and the tests that assert its behaviour ----------------------------
+ITEMS = {
+    1: ["test_bad_inputs.py::test_01_unflattened_images_raise_with_flatten_hint",
+        "test_bad_inputs.py::test_01_unbuilt_model_raises_at_build_not_inside_matmul"],
+    2: ["test_bad_inputs.py::test_02_x_and_y_lengths_differ", "test_bad_inputs.py::test_02_sample_weight_length_differs"],
+    3: ["test_bad_inputs.py::test_03_one_hot_labels_with_sparse_loss"],
+    4: ["test_bad_inputs.py::test_04_integer_labels_with_categorical_loss"],
+    5: ["test_bad_inputs.py::test_05_label_out_of_range"],
+    6: ["test_bad_inputs.py::test_06_negative_label"],
+    7: ["test_bad_inputs.py::test_07_non_integral_float_labels_rejected_but_integral_floats_accepted"],
+    8: ["test_bad_inputs.py::test_08_string_labels_are_a_type_error_with_encoding_hint"],
+    9: ["test_bad_inputs.py::test_09_nan_in_x_is_counted_and_located", "test_bad_inputs.py::test_09_inf_in_y_with_regression_loss"],
+    10: ["test_bad_inputs.py::test_10_uint8_inputs_are_accepted_with_one_warning"],
+    11: ["test_bad_inputs.py::test_11_float64_inputs_are_cast_to_the_model_dtype",
+         "test_bad_inputs.py::test_11_float64_model_keeps_float64"],
+    12: ["test_bad_inputs.py::test_12_empty_dataset"],
+    13: ["test_bad_inputs.py::test_13_invalid_batch_size"],
+    14: ["test_bad_inputs.py::test_14_batch_size_larger_than_n_is_one_batch"],
+    15: ["test_bad_inputs.py::test_15_partial_last_batch_is_kept"],
+    16: ["test_bad_inputs.py::test_16_negative_or_non_finite_learning_rate", "test_bad_inputs.py::test_16_zero_learning_rate_warns"],
+    17: ["test_bad_inputs.py::test_17_diverging_training_stops_with_a_diagnosis",
+         "test_bad_inputs.py::test_17_blow_up_with_restore_best_weights_restores_the_best_epoch"],
+    18: ["test_bad_inputs.py::test_18_epochs_equal_to_initial_epoch_is_a_no_op", "test_bad_inputs.py::test_18_invalid_epochs"],
+    19: ["test_bad_inputs.py::test_19_validation_split_outside_0_1", "test_bad_inputs.py::test_19_split_leaving_no_samples"],
+    20: ["test_bad_inputs.py::test_20_sorted_labels_warn_when_the_tail_has_one_class"],
+    21: ["test_bad_inputs.py::test_21_validation_data_wrong_structure",
+         "test_bad_inputs.py::test_21_validation_data_wrong_feature_shape_before_training"],
+    22: ["test_bad_inputs.py::test_22_validation_data_wins_over_validation_split"],
+    23: ["test_bad_inputs.py::test_23_fit_and_evaluate_before_compile"],
+    24: ["test_bad_inputs.py::test_24_from_logits_with_softmax_output_warns_and_computes_what_was_asked"],
+    25: ["test_bad_inputs.py::test_25_misspelt_optimizer", "test_bad_inputs.py::test_25_misspelt_loss",
+         "test_bad_inputs.py::test_25_misspelt_activation", "test_bad_inputs.py::test_25_misspelt_metric_fails_at_compile"],
+    26: ["test_bad_inputs.py::test_26_binary_crossentropy_with_labels_above_one"],
+    27: ["test_bad_inputs.py::test_27_class_weight_unknown_class", "test_bad_inputs.py::test_27_class_weight_negative_or_non_finite",
+         "test_bad_inputs.py::test_27_class_weight_missing_classes_default_to_one"],
+    28: ["test_bad_inputs.py::test_28_invalid_layer_arguments_raise_at_construction"],
+    29: ["test_bad_inputs.py::test_29_images_without_a_channel_axis", "test_bad_inputs.py::test_29_channels_first_images"],
+    30: ["test_bad_inputs.py::test_30_kernel_larger_than_the_input"],
+    31: ["test_bad_inputs.py::test_31_predict_with_the_wrong_feature_count",
+         "test_bad_inputs.py::test_31_single_sample_without_batch_axis"],
+    32: ["test_saving.py::test_truncated_file", "test_faults.py::test_sigkill_at_random_moments_during_saves_never_damages_the_file",
+         "test_fuzz.py::test_fuzz_model_loader_on_mutated_model_files"],
+    33: ["test_saving.py::test_object_array_member_is_rejected_unrun", "test_saving.py::test_renamed_pickle_is_rejected_unrun",
+         "test_saving.py::test_torch_zip_is_rejected_unrun", "test_saving.py::test_pickle_as_config_json_is_rejected_unrun"],
+    34: ["test_saving.py::test_unknown_classes_and_keys", "test_saving.py::test_initializer_module_path_is_not_imported"],
+    35: ["test_saving.py::test_mismatched_arrays_leave_model_untouched"],
+    36: ["test_saving.py::test_bad_member_names", "test_saving.py::test_symlink_member", "test_saving.py::test_real_zip_bomb",
+         "test_saving.py::test_declared_size_over_cap", "test_saving.py::test_too_many_members"],
+    37: ["test_saving.py::test_nan_weights_warn_or_raise_under_strict"],
+    38: ["test_saving.py::test_newer_format_version"],
+    39: ["test_saving.py::test_save_to_missing_directory", "test_saving.py::test_save_to_read_only_directory",
+         "test_faults.py::test_disk_full_at_every_point_of_the_write", "test_faults.py::test_a_really_full_tmpfs",
+         "test_faults.py::test_failing_system_calls_leave_the_old_file"],
+    40: ["test_datasets.py::test_wrong_magic_is_rejected", "test_datasets.py::test_images_file_passed_as_labels_via_load_data"],
+    41: ["test_datasets.py::test_truncated_data_is_rejected_before_reading",
+         "test_datasets.py::test_absurd_dimensions_are_rejected_without_allocating",
+         "test_fuzz.py::test_fuzz_idx_reader_on_mutated_mnist_files"],
+    42: ["test_datasets.py::test_image_and_label_counts_must_agree", "test_datasets.py::test_full_size_count_mismatch_message"],
+    43: ["test_datasets.py::test_malicious_cifar_pickle_is_rejected_and_never_runs",
+         "test_datasets.py::test_cifar10_python_batch_wrong_content", "test_fuzz.py::test_fuzz_cifar_batch_reader_on_mutated_batches"],
+    44: ["test_datasets_download.py::test_server_down_is_a_clear_bounded_error",
+         "test_datasets_download.py::test_corrupted_cached_file_is_deleted_and_downloaded_again",
+         "test_datasets_download.py::test_offline_fashion_mnist_raises_with_instructions"],
+    45: ["test_export_onnx.py::test_unmapped_layer_is_refused_and_nothing_written",
+         "test_export_onnx.py::test_custom_layer_class_is_refused", "test_export_onnx.py::test_softmax_on_another_axis_needs_opset_13"],
+    46: ["test_bad_inputs.py::test_46_early_stopping_on_a_missing_key_warns_once_with_the_available_keys"],
+    47: ["test_bad_inputs.py::test_47_checkpoint_template_with_unavailable_key_fails_when_fit_starts"],
+    48: ["test_bad_inputs.py::test_48_fit_twice_continues_from_the_current_weights",
+         "test_bad_inputs.py::test_48_train_on_batch_twice_recomputes_gradients"],
+    49: ["test_training.py::test_same_seed_gives_bit_identical_runs", "test_training.py::test_different_seed_gives_different_runs",
+         "test_training.py::test_dropout_masks_and_shuffles_follow_the_seed",
+         "test_resume.py::test_backup_and_restore_resumes_bit_for_bit_after_a_crash"],
+    50: ["test_progress.py::test_verbose_1_to_a_pipe_writes_epoch_headers_and_final_lines",
+         "test_progress.py::test_cp1252_stdout_gets_an_ascii_bar",
+         "test_progress.py::test_cp1252_terminal_redraws_an_ascii_bar_without_escape_codes"],
+}
+
+
+def test_every_item_has_tests():
+    """All fifty items are listed, and every test named above exists (read from the files, not run)."""
+    import ast
+    import pathlib
+    assert sorted(ITEMS) == list(range(1, 51))
+    here, defined = pathlib.Path(__file__).parent, {}
+    for item, tests in ITEMS.items():
+        assert tests, f"item {item} has no test"
+        for ref in tests:
+            file, name = ref.split("::")
+            if file not in defined:
+                tree = ast.parse((here / file).read_text())
+                defined[file] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+            assert name in defined[file], f"item {item}: {ref} does not exist"

@@ -1,4 +1,5 @@
 """ONNX export: the graph passes onnx.checker and ONNX Runtime computes what model.predict computes."""
+import re
 import subprocess
 import sys
 
@@ -6,13 +7,18 @@ import numpy as np
 import pytest
 
 import glassnet
+import glassnet.export
 from glassnet import cli, layers as L
 from glassnet.export import to_onnx
 
 from conftest import SHARED_DATA
 
-onnx = pytest.importorskip("onnx", reason='needs the onnx extra: pip install "glassnet[onnx]"')
-ort = pytest.importorskip("onnxruntime", reason='needs the onnx extra: pip install "glassnet[onnx]"')
+try:                        # not importorskip: test_export_torch imports the model builders from here
+    import onnx
+    import onnxruntime as ort
+except ImportError:
+    onnx = ort = None
+needs_onnx = pytest.mark.skipif(onnx is None, reason='needs the onnx extra: pip install "glassnet[onnx]"')
 
 TOL = 1e-5
 
@@ -75,6 +81,7 @@ def run_onnx(model, x, tmp_path, opset=17):
     return proto, session.run(None, {"input": x})[0]
 
 
+@needs_onnx
 @pytest.mark.parametrize("build, shape", [(mnist_mlp, (28, 28)), (cifar_cnn, (32, 32, 3)),
                                           (mnist_cnn, (28, 28, 1)), (every_layer, (11, 9, 2)),
                                           (global_pools, (7, 6, 2))])
@@ -88,6 +95,7 @@ def test_onnx_runtime_equals_predict_on_random_inputs(build, shape, opset, tmp_p
     np.testing.assert_allclose(y, expected, rtol=0, atol=TOL)
 
 
+@needs_onnx
 def test_oldest_opset_without_softmax_on_other_axes(tmp_path):
     model = randomize(cifar_cnn())
     x = np.random.default_rng(2).uniform(0, 1, (3, 32, 32, 3)).astype("float32")
@@ -108,11 +116,13 @@ def _check_digits(x_train, y_train, x_test, tmp_path):
     np.testing.assert_allclose(y, cnn.predict(x[:100, :, :, None], verbose=0), rtol=0, atol=TOL)
 
 
+@needs_onnx
 def test_onnx_on_embedded_digits(tmp_path):
     (x_train, y_train), (x_test, _) = glassnet.datasets.mnist.load_data(embedded=True)
     _check_digits(x_train, y_train, x_test, tmp_path)
 
 
+@needs_onnx
 def test_onnx_on_real_mnist(tmp_path, monkeypatch):
     if not (SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"needs the real MNIST files in {SHARED_DATA / 'mnist'}")
@@ -122,6 +132,7 @@ def test_onnx_on_real_mnist(tmp_path, monkeypatch):
     _check_digits(x_train, y_train, x_test, tmp_path)
 
 
+@needs_onnx
 def test_channels_last_input_and_flatten_order(tmp_path):
     """The ONNX input is (N, H, W, C) as in glassnet, and the Dense after Flatten needs no change."""
     proto, _ = run_onnx(randomize(mnist_cnn()), np.zeros((1, 28, 28, 1), "float32"), tmp_path)
@@ -132,6 +143,7 @@ def test_channels_last_input_and_flatten_order(tmp_path):
                    "MatMul", "Add", "Softmax"]
 
 
+@needs_onnx
 def test_dropout_is_identity_and_batchnorm_is_in_inference_form(tmp_path):
     model = randomize(glassnet.Sequential([L.Dense(4, input_shape=(3,)), L.Dropout(0.5),
                                            L.BatchNormalization()]))
@@ -140,6 +152,7 @@ def test_dropout_is_identity_and_batchnorm_is_in_inference_form(tmp_path):
     np.testing.assert_allclose(y, model.predict(np.ones((2, 3), "float32"), verbose=0), rtol=0, atol=TOL)
 
 
+@needs_onnx
 @pytest.mark.parametrize("layer, match", [
     (L.Dense(3, activation=lambda z: z * 2), "custom activation"),
     (L.ReLU(threshold=0.5), r"ReLU\(threshold=0.5\)"),
@@ -153,6 +166,7 @@ def test_unmapped_layer_is_refused_and_nothing_written(layer, match, tmp_path):
     assert not path.exists()
 
 
+@needs_onnx
 def test_custom_layer_class_is_refused(tmp_path):
     class Doubler(L.Layer):
         def call(self, x, training=False):
@@ -164,6 +178,7 @@ def test_custom_layer_class_is_refused(tmp_path):
     assert not (tmp_path / "model.onnx").exists()
 
 
+@needs_onnx
 def test_softmax_on_another_axis_needs_opset_13(tmp_path):
     model = glassnet.Sequential([L.Dense(4, input_shape=(5, 3)), L.Softmax(axis=1, name="smax")])
     with pytest.raises(ValueError, match="'smax' applies Softmax on axis 1.*opset >= 13"):
@@ -174,17 +189,20 @@ def test_softmax_on_another_axis_needs_opset_13(tmp_path):
     np.testing.assert_allclose(y, model.predict(x, verbose=0), rtol=0, atol=TOL)
 
 
+@needs_onnx
 @pytest.mark.parametrize("opset", [10, 10_000, "17", True])
 def test_bad_opset(opset, tmp_path):
     with pytest.raises(ValueError, match="opset must be an int from 11"):
         to_onnx(mnist_mlp(), tmp_path / "m.onnx", opset=opset)
 
 
+@needs_onnx
 def test_unbuilt_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="needs a built model"):
         to_onnx(glassnet.Sequential([L.Dense(3)]), tmp_path / "m.onnx")
 
 
+@needs_onnx
 def test_cli_export(tmp_path, capsys):
     model = randomize(mnist_cnn())
     model.save(tmp_path / "cnn.gnet")
@@ -202,3 +220,14 @@ def test_import_glassnet_does_not_import_the_extras():
     code = "import sys, glassnet; print(sorted({'onnx', 'torch', 'h5py', 'onnxruntime'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("blocked, call, extra", [
+    ("onnx", lambda: to_onnx(mnist_mlp(), None), "glassnet[onnx]"),
+    ("torch", lambda: glassnet.export.to_torch(mnist_mlp()), "glassnet[torch]"),
+    ("h5py", lambda: glassnet.models.load_model("any.keras"), "glassnet[keras-files]"),
+])
+def test_a_missing_extra_is_named(monkeypatch, blocked, call, extra):
+    monkeypatch.setitem(sys.modules, blocked, None)             # as if it were not installed
+    with pytest.raises(ImportError, match=re.escape(extra)):
+        call()

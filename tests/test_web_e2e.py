@@ -44,11 +44,13 @@ def server():
     """``glassnet serve --port 0`` in a subprocess; yields its URL, stops it afterwards."""
     proc = subprocess.Popen([sys.executable, "-m", "glassnet", "serve", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    lines = []
+    while not lines or (lines[-1] and "http://127.0.0.1:" not in lines[-1] and len(lines) < 20):
+        lines.append(proc.stdout.readline())
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", lines[-1])
     if not match:
         proc.kill()
-        pytest.fail(f"glassnet serve did not start: {line}{proc.stdout.read()}")
+        pytest.fail("glassnet serve did not start: " + "".join(lines))
     url = f"http://127.0.0.1:{match.group(1)}"
     for _ in range(100):
         try:

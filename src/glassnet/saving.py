@@ -101,6 +101,7 @@ def _resolve(entry, module, base_name, what):
         return entry
     base = getattr(module, base_name, None)
     if (base is None or not isinstance(entry, dict) or not {"class_name", "config"} <= set(entry)
+            or not isinstance(entry["class_name"], str)
             or not set(entry) <= {"class_name", "config", "module", "registered_name"}
             or entry.get("module", module.__name__) != module.__name__ or entry.get("registered_name")):
         raise ModelFileError(f"cannot read the {what} setting {entry!r:.200}")

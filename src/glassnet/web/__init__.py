@@ -64,7 +64,8 @@ def serve(args):
         print(f"glassnet: warning: listening on {args.host}: anyone who can reach this machine on port "
               f"{port} can use the page; use --host 127.0.0.1 to keep it to this computer", file=sys.stderr)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else shown
-    print(f"glassnet serve: models {', '.join(served)}; open http://{shown}:{port}/ (Ctrl+C to stop)")
+    print(f"glassnet serve: models {', '.join(served)}; open http://{shown}:{port}/ (Ctrl+C to stop)",
+          flush=True)
     config = uvicorn.Config(create_app(served), log_level="warning", limit_concurrency=256,
                             timeout_keep_alive=5)
     try:

@@ -246,6 +246,7 @@ function show(r) {
   verdict.dataset.label = r.label;
   verdict.dataset.model = r.model;
   $("digit").textContent = r.label;
+  $("mini").textContent = `${r.label} · ${Math.round(100 * r.probability)}%`;
   $("prob").textContent = `${Math.round(100 * r.probability)}% sure`;
   [...$("bars").children].forEach((li, k) => {
     const p = r.probabilities[k];
@@ -339,6 +340,7 @@ function showEmpty() {
   const verdict = $("verdict");
   delete verdict.dataset.label;
   $("digit").textContent = "?";
+  $("mini").textContent = "";
   $("prob").textContent = "draw a digit";
   for (const li of $("bars").children) {
     li.classList.remove("top");
