@@ -52,7 +52,8 @@ def _better(monitor, mode, who, strict=False):
 
 
 def _missing_key(who, key, available):
-    hint = difflib.get_close_matches(key, available, n=1)
+    hint = [k for k in available if k.startswith(key) or key.startswith(k)] or \
+        difflib.get_close_matches(key, available, n=1)
     hint = f" Did you mean {hint[0]!r}?" if hint else ""
     if key.startswith("val_") and not any(k.startswith("val_") for k in available):
         hint += " 'val_' keys exist only when fit is given validation_data or validation_split."
