@@ -1,7 +1,7 @@
 """The "bare NumPy" reference: the same two MLPs trained by a hand-written loop, no framework.
 
-It computes what glassnet's ``fit`` computes (Keras numerics: sigmoid outputs, sparse categorical
-cross-entropy on clipped probabilities, Adam in the "epsilon hat" form, batch 32, shuffled each
+It computes what glassnet's ``fit`` computes (Keras 3 numerics: the sparse categorical
+cross-entropy of a sigmoid output is taken from its logits, Adam in the "epsilon hat" form, batch 32, shuffled each
 epoch), with every array made once and updated with ``out=``. Its epoch time is the arithmetic
 floor; glassnet's time minus this one is the framework's per-step overhead.
 """
@@ -42,17 +42,20 @@ class Adam:
             w -= tmp                                   # w −= α·m / (√v + ε)
 
 
-def _sparse_cce_sigmoid_grad(p, y, rows):
-    """Loss value and dL/dz for Keras's sparse CCE on sigmoid outputs p = σ(z) (mean over the batch)."""
-    q = np.clip(p, EPS, 1 - EPS)
-    total = q.sum(axis=1)
-    q_y = q[rows, y]
-    loss = float(np.mean(np.log(total) - np.log(q_y)))       # log Σq − log q_y
-    dq = np.repeat((1 / total)[:, None], q.shape[1], axis=1)  # 1/Σq − onehot/q_y
-    dq[rows, y] -= 1 / q_y
-    dq *= (p >= EPS) & (p <= 1 - EPS)
-    dq /= len(y)
-    return loss, dq * p * (1 - p)                             # σ' = σ(1 − σ)
+def _sparse_cce_logits_grad(z, y, rows):
+    """Loss value and dL/dz for sparse CCE on the logits z behind the sigmoid (mean over the batch).
+
+    Keras 3 (and glassnet) compute a cross-entropy on a sigmoid/softmax output from the logits the
+    activation remembers: L = logsumexp(z) − z_y, dL/dz = (softmax(z) − onehot(y)) / N.
+    """
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(total[:, 0]) - shifted[rows, y]))
+    dz = e / total
+    dz[rows, y] -= 1
+    dz /= len(y)
+    return loss, dz
 
 
 def train(x, y, hidden=None, epochs=1, batch_size=32, seed=0, on_epoch=None):
@@ -76,14 +79,12 @@ def train(x, y, hidden=None, epochs=1, batch_size=32, seed=0, on_epoch=None):
             rows = np.arange(len(idx))
             if hidden is None:
                 W, b = params
-                p = 1 / (1 + np.exp(-(xb @ W + b)))
-                loss, dz = _sparse_cce_sigmoid_grad(p, yb, rows)
+                loss, dz = _sparse_cce_logits_grad(xb @ W + b, yb, rows)
                 grads = [xb.T @ dz, dz.sum(axis=0)]
             else:
                 W1, b1, W2, b2 = params
                 h = np.maximum(xb @ W1 + b1, 0)
-                p = 1 / (1 + np.exp(-(h @ W2 + b2)))
-                loss, dz = _sparse_cce_sigmoid_grad(p, yb, rows)
+                loss, dz = _sparse_cce_logits_grad(h @ W2 + b2, yb, rows)
                 dh = (dz @ W2.T) * (h > 0)
                 grads = [xb.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0)]
             opt.step(grads)

@@ -9,7 +9,10 @@ Workloads (issue 2, "Benchmark"): the notes' MLP (784 → 10 sigmoid) and the hi
 one epoch timed from ``on_epoch_begin`` to ``on_epoch_end`` with the progress bar on (drawn to a
 fake terminal). The first epoch of each run is a warm-up and is not counted (unless --epochs 1).
 Frameworks run interleaved within each repeat, so a noisy neighbour slows them alike; the ratio
-columns are medians of the per-repeat ratios. Also: single-sample prediction latency and the
+columns are medians of the per-repeat ratios. PyTorch runs twice, with 2 threads (the issue's
+setting) and with 1: on a 2-core machine that other processes keep busy, its 2-thread barriers wait
+for a free core and an epoch can take 10-50x longer; the 1-thread run stays sane. A target counts as
+met only against both. Also: single-sample prediction latency and the
 import time of each library (fresh interpreter, median of several).
 """
 import argparse
@@ -93,7 +96,7 @@ def bench(args):
         args.epochs, args.repeat = min(args.epochs, 2), 1
     x, y = x[:args.samples], y[:args.samples]
     scale = 60000 / len(x)                       # times are reported per 60,000-sample epoch
-    frameworks_run = ["glassnet", "torch", "numpy"] + (["keras"] if args.keras else [])
+    frameworks_run = ["glassnet", "torch", "torch1", "numpy"] + (["keras"] if args.keras else [])
     print(f"data: {note}; {len(x)} samples per epoch{' (times scaled to 60,000)' if scale != 1 else ''}; "
           f"epochs per run {args.epochs} (first one not counted), repeats {args.repeat}")
     epoch = {(m, f): [] for m in args.models for f in frameworks_run}
@@ -128,16 +131,19 @@ def report(args, epoch, cpu, ratios, latency, imports):
     print()
     print("Epoch time, seconds per 60,000-sample epoch (median; ratios are medians of per-repeat ratios):")
     print()
-    print("| model | glassnet | PyTorch | Keras | bare NumPy | glassnet/PyTorch (target) | glassnet/Keras "
-          "| glassnet/bare NumPy | glassnet CPU s | bare NumPy CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | glassnet | PyTorch 2 thr | PyTorch 1 thr | Keras | bare NumPy | glassnet/PyTorch 2 thr "
+          "(target) | glassnet/PyTorch 1 thr | glassnet/Keras | glassnet/bare NumPy | glassnet CPU s "
+          "| bare NumPy CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for m in args.models:
-        cell = {f: (f"{med(epoch[m, f]):.3f}" if (m, f) in epoch else "n/a") for f in ("glassnet", "torch", "keras", "numpy")}
-        rat = {f: (f"{med(ratios[m, f]):.2f}x" if (m, f) in ratios else "n/a") for f in ("torch", "keras", "numpy")}
-        verdict = "met" if med(ratios[m, "torch"]) <= TARGETS[m] else "missed"
-        print(f"| {m} MLP | {cell['glassnet']} | {cell['torch']} | {cell['keras']} | {cell['numpy']} "
-              f"| {rat['torch']} (<= {TARGETS[m]}x: {verdict}) | {rat['keras']} | {rat['numpy']} "
-              f"| {med(cpu[m, 'glassnet']):.3f} | {med(cpu[m, 'numpy']):.3f} |")
+        names = ("glassnet", "torch", "torch1", "keras", "numpy")
+        cell = {f: (f"{med(epoch[m, f]):.3f}" if (m, f) in epoch else "n/a") for f in names}
+        rat = {f: (f"{med(ratios[m, f]):.2f}x" if (m, f) in ratios else "n/a") for f in names}
+        # conservative: met only against both PyTorch runs (2 threads stall on a busy 2-core machine)
+        verdict = "met" if max(med(ratios[m, "torch"]), med(ratios[m, "torch1"])) <= TARGETS[m] else "missed"
+        print(f"| {m} MLP | {cell['glassnet']} | {cell['torch']} | {cell['torch1']} | {cell['keras']} "
+              f"| {cell['numpy']} | {rat['torch']} (<= {TARGETS[m]}x: {verdict}) | {rat['torch1']} "
+              f"| {rat['keras']} | {rat['numpy']} | {med(cpu[m, 'glassnet']):.3f} | {med(cpu[m, 'numpy']):.3f} |")
     print()
     print("Against the issue's reference PyTorch times on an idle machine (0.93 s / 1.18 s), using glassnet's")
     print("CPU time (single-threaded, so what its wall time is when the machine is idle):")

@@ -241,7 +241,7 @@ def test_cli_sigkill_at_a_random_moment_then_resume(tmp_path, uninterrupted, tri
     out = tmp_path / "run"
     proc = start([*TRAIN, "--out", str(out)], tmp_path / "home")
     wait_for_epoch(proc, out, 1)
-    time.sleep(random.Random(trial).uniform(0.0, 0.25))   # mid-epoch, mid-validation or mid-backup
+    time.sleep(random.Random(trial).uniform(0.0, 0.15))   # mid-epoch, mid-validation or mid-backup
     proc.kill()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL

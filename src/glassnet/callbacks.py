@@ -10,6 +10,8 @@ The order within one ``fit``::
     on_train_end
 
 ``History`` (always added) records each epoch's logs; ``ProgbarLogger`` prints the progress bar.
+EarlyStopping, ModelCheckpoint, TerminateOnNaN, ReduceLROnPlateau, LearningRateScheduler, CSVLogger,
+LambdaCallback (callbacks_extra.py) and BackupAndRestore (callbacks_backup.py) are importable from here.
 """
 import os
 import sys

@@ -47,7 +47,7 @@ class CommandError(Exception):
 
 # -- the subcommands ------------------------------------------------------------------------------
 def train(args):
-    """Train on MNIST, writing a backup after every epoch to OUT/backup (and OUT/history.csv).
+    """Train on MNIST or CIFAR-10 (models from ``zoo``), writing a backup after every epoch to OUT/backup (and OUT/history.csv).
 
     Ctrl-C stops at a batch boundary and exits with status 130; ``--resume OUT`` (also after a
     crash or SIGKILL) continues from the last finished epoch with the settings saved in OUT/run.json,
@@ -65,7 +65,10 @@ def train(args):
     model = zoo.build(args.dataset, args.model)
     shape = zoo.input_shape(args.dataset, args.model)
     x_train, x_test_in = _scaled(x_train, shape), _scaled(x_test, shape)
-    print(f"Training {args.model!r} ({MODELS[args.model]}) on {len(x_train):,} {args.dataset} images; "
+    about = MODELS[args.model]
+    if args.model == "cnn":                             # the help text describes both datasets' CNNs
+        about = about.split("; cifar10: ")[args.dataset == "cifar10"].removeprefix("mnist: ")
+    print(f"Training {args.model!r} ({about}) on {len(x_train):,} {args.dataset} images; "
           f"the {len(x_test):,} test images are the validation data (curves only).")
     backup = callbacks.BackupAndRestore(out / "backup", delete_checkpoint=False)
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
@@ -338,7 +341,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="train a model on a dataset, then report and save it",
-                       description="Train on MNIST, print the test accuracy, the classification report "
+                       description="Train on MNIST or CIFAR-10, print the test accuracy, the classification report "
                                    "and the confusion matrix, then save model.gnet and report.png.")
     p.add_argument("dataset", choices=["mnist", "cifar10"], help="the dataset (mnist or cifar10)")
     p.add_argument("--model", choices=list(MODELS),

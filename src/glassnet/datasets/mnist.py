@@ -106,9 +106,9 @@ def _load_keras_npz(path):
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    except (KeyError, ValueError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # numpy's readers raise many kinds (BadZipFile, zlib.error, SyntaxError...)
         raise DatasetFileError(f"{path}: not a Keras mnist.npz ({exc})") from exc
     _check_arrays(path, *arrays)
     return (arrays[0], arrays[1]), (arrays[2], arrays[3])
