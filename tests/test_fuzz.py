@@ -22,7 +22,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import glassnet
 from glassnet import layers, saving

@@ -14,7 +14,6 @@ it), and a monitored key that does not exist is reported once per ``fit``, listi
 """
 import csv
 import difflib
-import json
 import math
 import os
 import string
