@@ -3,7 +3,7 @@
     GLASSNET_DATA=/work/shared/data python examples/mnist_cnn.py [EPOCHS] [LIMIT]
 
 Pixels / 255 with a channel axis, (N, 28, 28, 1); Adam, batch 32. Keras reaches 98.4% test accuracy
-in 5 epochs; the gate here is 98.5% (issue 4). ``tests/test_cnn_usecase.py`` runs a shorter gate.
+in 5 epochs; the gate here is 98.5% (issue 4), as in ``tests/test_cnn_usecase.py``.
 """
 import sys
 import time

@@ -1,8 +1,8 @@
 """The CNN use cases of issue 4: `glassnet train cifar10`, and the MNIST CNN's accuracy gate.
 
-The full gates (CIFAR CNN 10 epochs on 50,000 images, MNIST CNN ≥ 98.5% after 5 epochs on 60,000)
-take too long for CI on a laptop CPU; they live in examples/cifar10_cnn.py and examples/mnist_cnn.py,
-with their results in docs/benchmarks.md. Here: short CLI runs and a 2-epoch, 20,000-digit MNIST gate.
+The MNIST CNN's gate (≥ 98.5% after 5 epochs on the full MNIST) runs here (about a minute). The
+CIFAR CNN's 10 epochs on 50,000 images take too long for CI: examples/cifar10_cnn.py, with its
+result in docs/benchmarks.md; here a short `glassnet train cifar10` run.
 Needs ../shared/data (skipped with the reason when absent).
 """
 import contextlib
@@ -62,12 +62,13 @@ def test_train_cifar10_ann_and_model_dataset_mismatch(shared_data, tmp_path):
     assert code == 1 and "no model 'ann' for mnist: choose one of notes, hidden, cnn" in err
 
 
-def test_mnist_cnn_reaches_97_5_percent_after_two_epochs_on_20000_digits():
-    """The short gate; the full one (≥ 98.5% after 5 epochs on 60,000) is examples/mnist_cnn.py."""
+def test_mnist_cnn_reaches_98_5_percent_in_5_epochs_on_the_full_mnist():
+    """Issue 4's gate (Keras: 98.4%). Measured 0.9861 in 1.1 min on an idle 2-core machine (7.7 min loaded)."""
     folder = shared_file("mnist", "train-images-idx3-ubyte.gz").parent
     (x_train, y_train), (x_test, y_test) = glassnet.datasets.mnist.load_data(path=folder)
-    x_train, x_test = (x_train[:20000, ..., None] / 255).astype(np.float32), (x_test[..., None] / 255).astype(np.float32)
+    x_train, x_test = (x_train[..., None] / 255).astype(np.float32), (x_test[..., None] / 255).astype(np.float32)
     model = zoo.mnist_cnn()
-    model.fit(x_train, y_train[:20000], epochs=2, batch_size=32, verbose=0)
+    history = model.fit(x_train, y_train, epochs=5, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    assert accuracy >= 0.975           # measured 0.9691 after 1 epoch, see docs/benchmarks.md
+    assert accuracy >= 0.985

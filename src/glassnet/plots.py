@@ -162,7 +162,9 @@ def _draw_confusion(ax, cm, labels, title):
         text = f"{count:.2f}" if np.issubdtype(cm.dtype, np.floating) else str(count)
         ax.text(j, i, text, ha="center", va="center", fontsize="small",
                 color="white" if count > threshold else "black")
-    ax.set_xticks(range(len(labels)), [str(x) for x in labels])
+    slanted = max(len(str(x)) for x in labels) > 3                 # class names: slant them
+    ax.set_xticks(range(len(labels)), [str(x) for x in labels], rotation=40 if slanted else 0,
+                  ha="right" if slanted else "center")
     ax.set_yticks(range(len(labels)), [str(x) for x in labels])
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
@@ -247,9 +249,10 @@ def plot_training_report(history, cm, labels, images, y_true, y_pred, title="gla
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     wrong = np.flatnonzero(y_true != y_pred)[:max_examples]
     if len(wrong):
-        bottom.suptitle(f"misclassified test digits: true → predicted (first {len(wrong)} of "
+        bottom.suptitle(f"misclassified test examples: true → predicted (first {len(wrong)} of "
                         f"{int((y_true != y_pred).sum())})")
-        _draw_images(bottom, _as_images(images)[wrong], y_true[wrong], y_pred[wrong], ncols=10)
+        names = np.asarray([str(x) for x in labels])                 # captions by name ("cat → dog")
+        _draw_images(bottom, _as_images(images)[wrong], names[y_true[wrong]], names[y_pred[wrong]], ncols=10)
     else:
         bottom.suptitle("no misclassified test examples")
     fig.suptitle(title, fontsize="x-large")
