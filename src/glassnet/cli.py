@@ -262,13 +262,7 @@ def _load_mnist(embedded, limit):
 def _model_input(model, digits, model_path):
     """Digits (N, 28, 28) in [0, 1] (or uint8) reshaped to what the model takes, or a clear error."""
     x = digits / 255 if digits.dtype == np.uint8 else digits
-    shape = tuple(model.input_shape or ())[1:]
-    if int(np.prod(shape)) != 28 * 28:
-        raise CommandError(f"{model_path}: the model takes inputs of shape {shape}, but MNIST digits "
-                           "are 28 x 28 = 784 values; expected (784,), (28, 28) or (28, 28, 1)")
-    if tuple(model.output_shape)[-1] != 10:
-        raise CommandError(f"{model_path}: the model has {model.output_shape[-1]} outputs, expected "
-                           "10 (one score per digit)")
+    shape = images.digit_input_shape(model, model_path)
     return x.reshape((len(x),) + shape).astype(np.float32)
 
 

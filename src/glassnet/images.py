@@ -284,6 +284,22 @@ def to_mnist(gray, box=20, size=28):
     return out
 
 
+def digit_input_shape(model, name):
+    """The sample shape (without batch) a model of 28 x 28 digits takes: (784,), (28, 28) or (28, 28, 1).
+
+    Raises ValueError naming ``name`` when the model does not take 784 values or does not give
+    10 scores (one per digit).
+    """
+    shape = tuple(model.input_shape or ())[1:]
+    if int(np.prod(shape)) != 28 * 28:
+        raise ValueError(f"{name}: the model takes inputs of shape {shape}, but a digit is 28 x 28 = 784 "
+                         "values; expected (784,), (28, 28) or (28, 28, 1)")
+    if tuple(model.output_shape)[-1] != 10:
+        raise ValueError(f"{name}: the model has {model.output_shape[-1]} outputs, expected 10 "
+                         "(one score per digit)")
+    return shape
+
+
 def _crop(g):
     """The smallest rectangle holding every non-zero pixel."""
     rows, cols = np.flatnonzero(g.any(axis=1)), np.flatnonzero(g.any(axis=0))

@@ -43,13 +43,7 @@ class ServedModel:
     def __init__(self, name, model, description, test_accuracy=None):
         self.name, self.model, self.description = name, model, description
         self.test_accuracy = test_accuracy
-        shape = tuple(model.input_shape or ())[1:]
-        if int(np.prod(shape)) != 28 * 28:
-            raise ValueError(f"{name}: the model takes inputs of shape {shape}, but a digit is 28 x 28 = 784 "
-                             "values; expected (784,), (28, 28) or (28, 28, 1)")
-        if tuple(model.output_shape)[-1] != 10:
-            raise ValueError(f"{name}: the model has {model.output_shape[-1]} outputs, expected 10 "
-                             "(one score per digit)")
+        shape = images.digit_input_shape(model, name)
         self.input_shape = shape
         self.kind = "cnn" if len(shape) == 3 else "mlp"
 
