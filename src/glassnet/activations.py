@@ -15,7 +15,8 @@ from the saved *output* where the textbook does so::
 As in Keras, the Tensors returned by ``sigmoid`` and ``softmax`` remember their input in
 ``._logits``, so a cross-entropy loss can work from the logits (stable, with gradient p − y).
 
-Underflow to 0 (e.g. e^-1000) is the correctly rounded answer here, so it is not reported.
+Underflow to 0 (e.g. e^-1000) is the correctly rounded answer here. NumPy does not report it by
+default (``np.seterr(under="ignore")``), so no per-call ``np.errstate`` guards it (≈1 µs each).
 """
 import difflib
 import numbers
@@ -83,9 +84,8 @@ def _sigmoid(z):
 
     z ≥ 0:  σ = 1 / (1 + e^-z)        z < 0:  σ = e^z / (1 + e^z)      (e = e^-|z| in both)
     """
-    with np.errstate(under="ignore"):
-        e = np.exp(-np.abs(z))                                    # in (0, 1]: never overflows
-        return (np.where(z >= 0, 1, e) / (1 + e)).astype(z.dtype, copy=False)
+    e = np.exp(-np.abs(z))                                        # in (0, 1]: never overflows
+    return (np.where(z >= 0, 1, e) / (1 + e)).astype(z.dtype, copy=False)
 
 
 def sigmoid(x):
@@ -106,8 +106,7 @@ def sigmoid(x):
     if not is_tensor:
         return s
     def backward(g):                                              # σ' = σ(1 − σ), from the output
-        with np.errstate(under="ignore"):
-            return (g * s * (1 - s),)
+        return (g * s * (1 - s),)
     out = make(s, (x,), backward, "sigmoid")
     out._logits = x
     return out
@@ -125,8 +124,7 @@ def tanh(x):
     if not is_tensor:
         return t
     def backward(g):                                              # 1 − tanh²
-        with np.errstate(under="ignore"):
-            return (g * (1 - t * t),)
+        return (g * (1 - t * t),)
     return make(t, (x,), backward, "tanh")
 
 
@@ -194,14 +192,12 @@ def softmax(x, axis=-1):
     if z.ndim == 0:
         raise ValueError("softmax needs an array with at least one axis (the classes). "
                          "Received a scalar. Hint: use sigmoid for a single logit.")
-    with np.errstate(under="ignore"):
-        e = np.exp(z - z.max(axis=axis, keepdims=True))           # e^(z − max z) ∈ (0, 1]
-        s = e / e.sum(axis=axis, keepdims=True)                   # normalise
+    e = np.exp(z - z.max(axis=axis, keepdims=True))           # e^(z − max z) ∈ (0, 1]
+    s = e / e.sum(axis=axis, keepdims=True)                   # normalise
     if not is_tensor:
         return s
     def backward(g):                                              # s·(g − Σ g·s)
-        with np.errstate(under="ignore"):
-            return (s * (g - (g * s).sum(axis=axis, keepdims=True)),)
+        return (s * (g - (g * s).sum(axis=axis, keepdims=True)),)
     out = make(s, (x,), backward, "softmax")
     out._logits = x
     return out

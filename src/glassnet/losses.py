@@ -194,21 +194,19 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     y, p, t = _inputs(y_true, y_pred if logits is None else logits)
     _check_shapes(y, p, "binary_crossentropy")
     n = p.shape[-1] if p.ndim else 1
-    with np.errstate(under="ignore"):
-        if from_logits or logits is not None:
-            e = np.exp(-np.abs(p))                                # e^−|z| ∈ (0, 1]
-            elem = np.maximum(p, 0) - p * y + np.log1p(e)
-            delta = np.where(p >= 0, 1 / (1 + e), e / (1 + e)) - y   # σ(z) − y
-        else:
-            _check_probabilities(p, "binary_crossentropy")
-            eps = config.epsilon()
-            q = np.clip(p, eps, 1 - eps)
-            elem = -(y * np.log(q) + (1 - y) * np.log(1 - q))
-            delta = (q - y) / (q * (1 - q)) * ((p >= eps) & (p <= 1 - eps))
+    if from_logits or logits is not None:
+        e = np.exp(-np.abs(p))                                # e^−|z| ∈ (0, 1]
+        elem = np.maximum(p, 0) - p * y + np.log1p(e)
+        delta = np.where(p >= 0, 1 / (1 + e), e / (1 + e)) - y   # σ(z) − y
+    else:
+        _check_probabilities(p, "binary_crossentropy")
+        eps = config.epsilon()
+        q = np.clip(p, eps, 1 - eps)
+        elem = -(y * np.log(q) + (1 - y) * np.log(1 - q))
+        delta = (q - y) / (q * (1 - q)) * ((p >= eps) & (p <= 1 - eps))
     out = np.mean(elem, axis=-1)
     def backward(g):
-        with np.errstate(under="ignore"):
-            return (np.expand_dims(g, -1) * delta / n,)
+        return (np.expand_dims(g, -1) * delta / n,)
     return _result(out, t if logits is None else logits, backward, "binary_crossentropy")
 
 
@@ -239,28 +237,26 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     _check_shapes(y, p, "categorical_crossentropy", " Hint: for integer labels of shape (N,) use "
                   "loss='sparse_categorical_crossentropy' or one-hot encode them with "
                   "glassnet.utils.to_categorical.")
-    with np.errstate(under="ignore"):
-        if logits is not None:
-            log_s, s = _log_softmax(p, axis)
-            if y_pred.op == "softmax" and _other_axis(s, y_pred.data, axis):   # over another axis
-                return categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
-        elif from_logits:
-            log_s, s = _log_softmax(p, axis)
-        if from_logits or logits is not None:
-            out = -np.sum(y * log_s, axis=axis)
-            delta = s * np.sum(y, axis=axis, keepdims=True) - y   # softmax(z)·Σy − y
-        else:
-            _check_probabilities(p, "categorical_crossentropy", high=np.inf)
-            eps = config.epsilon()
-            total = np.sum(p, axis=axis, keepdims=True)
-            r = p / total                                         # normalise along the axis
-            q = np.clip(r, eps, 1 - eps)
-            out = -np.sum(y * np.log(q), axis=axis)
-            a = -y / q * ((r >= eps) & (r <= 1 - eps))            # dL/dr, 0 where clipped
-            delta = (a - np.sum(a * r, axis=axis, keepdims=True)) / total   # through r = p / Σp
+    if logits is not None:
+        log_s, s = _log_softmax(p, axis)
+        if y_pred.op == "softmax" and _other_axis(s, y_pred.data, axis):   # over another axis
+            return categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
+    elif from_logits:
+        log_s, s = _log_softmax(p, axis)
+    if from_logits or logits is not None:
+        out = -np.sum(y * log_s, axis=axis)
+        delta = s * np.sum(y, axis=axis, keepdims=True) - y   # softmax(z)·Σy − y
+    else:
+        _check_probabilities(p, "categorical_crossentropy", high=np.inf)
+        eps = config.epsilon()
+        total = np.sum(p, axis=axis, keepdims=True)
+        r = p / total                                         # normalise along the axis
+        q = np.clip(r, eps, 1 - eps)
+        out = -np.sum(y * np.log(q), axis=axis)
+        a = -y / q * ((r >= eps) & (r <= 1 - eps))            # dL/dr, 0 where clipped
+        delta = (a - np.sum(a * r, axis=axis, keepdims=True)) / total   # through r = p / Σp
     def backward(g):
-        with np.errstate(under="ignore"):
-            return (np.expand_dims(g, axis) * delta,)
+        return (np.expand_dims(g, axis) * delta,)
     return _result(out, t if logits is None else logits, backward, "categorical_crossentropy")
 
 
@@ -334,10 +330,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     rows = np.arange(labels.size)
     p2 = p.reshape(-1, p.shape[-1])                               # (rows, K)
     if logits is not None or from_logits:
-        with np.errstate(under="ignore"):                        # e^(z − max z) may underflow to 0
-            log_s, s = _log_softmax(p2, -1)
-            other_axis = (logits is not None and y_pred.op == "softmax" and p2.size
-                          and np.abs(s[0] - p_arr.reshape(p2.shape)[0]).max() > 1e-4)
+        log_s, s = _log_softmax(p2, -1)                          # e^(z − max z) may underflow to 0
+        other_axis = (logits is not None and y_pred.op == "softmax" and p2.size
+                      and np.abs(s[0] - p_arr.reshape(p2.shape)[0]).max() > 1e-4)
         if other_axis:                                            # the softmax was over another axis: no fusion
             return sparse_categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
         out = -log_s[rows, labels]                                # logsumexp(z) − z_y
@@ -357,8 +352,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         delta *= q == p2                                          # 0 where clipping changed p
     out = out.reshape(p.shape[:-1])
     def backward(g):
-        with np.errstate(under="ignore"):
-            return ((g.reshape(-1, 1) * delta).reshape(p.shape),)
+        return ((g.reshape(-1, 1) * delta).reshape(p.shape),)
     tensor = logits if logits is not None else (y_pred if isinstance(y_pred, Tensor) else None)
     return _result(out, tensor, backward, "sparse_categorical_crossentropy")
 

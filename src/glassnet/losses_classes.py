@@ -67,6 +67,22 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
     return make(out, (values,), backward, "reduce_loss")
 
 
+def _made_by_op(values):
+    return isinstance(values, Tensor) and values._backward is not None
+
+
+def _mean_of(values):
+    """``mean(L)`` folded into the node that made the per-sample losses L (the training-step case:
+    no sample weight, "sum_over_batch_size"). The same numbers as ``reduce_weighted_values``, one
+    graph node fewer: the backward is the chain rule of both steps, dL_n = g / n, then L's own."""
+    data, inner = values.data, values._backward
+    n = data.size or 1                                                 # an empty batch gives 0, not NaN
+    out = np.asarray(data.sum() / n, dtype=data.dtype)                 # Σ L / n
+    def backward(g):                                                   # d mean / dL_n = 1 / n
+        return inner(np.full(data.shape, g * (1 / n), dtype=data.dtype))
+    return make(out, values._parents, backward, values.op)
+
+
 class Loss:
     """Base class: ``loss(y_true, y_pred, sample_weight=None)`` → a scalar.
 
@@ -94,7 +110,10 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred).")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return reduce_weighted_values(self.call(y_true, y_pred), sample_weight, self.reduction)
+        values = self.call(y_true, y_pred)
+        if sample_weight is None and self.reduction == "sum_over_batch_size" and _made_by_op(values):
+            return _mean_of(values)
+        return reduce_weighted_values(values, sample_weight, self.reduction)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}

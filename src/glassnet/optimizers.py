@@ -281,31 +281,33 @@ class Adam(Optimizer):
 
     def _update(self, w, g, slots, f):
         m, v, den, step = slots[0], slots[1], slots[-2], slots[-1]
-        alpha = self._alpha(f)
+        alpha, one_minus_beta_1, one_minus_beta_2, epsilon = self._step_constants(f)
         np.subtract(g, m, out=step)
-        step *= f(1 - self.beta_1)
+        step *= one_minus_beta_1
         m += step                                          # m = m + (g - m) * (1 - beta_1)
         np.square(g, out=step)
         step -= v
-        step *= f(1 - self.beta_2)
+        step *= one_minus_beta_2
         v += step                                          # v = v + (g² - v) * (1 - beta_2)
         if self.amsgrad:
             v = np.maximum(slots[2], v, out=slots[2])      # v_hat = max(v_hat, v)
         np.sqrt(v, out=den)
-        den += f(self.epsilon)                             # sqrt(v) + epsilon
+        den += epsilon                                     # sqrt(v) + epsilon
         np.multiply(m, alpha, out=step)
         step /= den
         w -= step                                          # w = w - (m * alpha) / (sqrt(v) + epsilon)
 
-    def _alpha(self, f):
-        """The step size of this step, computed once per step (not once per variable)."""
-        key = (self.iterations, self.learning_rate, self.beta_1, self.beta_2, f)
-        if getattr(self, "_alpha_key", None) != key:
+    def _step_constants(self, f):
+        """``(alpha, 1 - beta_1, 1 - beta_2, epsilon)`` in w's dtype: computed once per step, not once
+        per variable (and again only if a hyperparameter changes, e.g. by a callback)."""
+        key = (self.iterations, self.learning_rate, self.beta_1, self.beta_2, self.epsilon, f)
+        if getattr(self, "_constants_key", None) != key:
             t = f(self.iterations + 1)
             beta_1_power, beta_2_power = f(self.beta_1) ** t, f(self.beta_2) ** t
             alpha = f(self.learning_rate) * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
-            self._alpha_key, self._alpha_value = key, alpha
-        return self._alpha_value
+            self._constants_key = key
+            self._constants = (alpha, f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon))
+        return self._constants
 
     def _config_keys(self):
         return ["learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad"]
