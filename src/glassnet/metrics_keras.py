@@ -19,6 +19,8 @@ import difflib
 
 import numpy as np
 
+from .engine import Tensor
+
 from .losses import mean_absolute_error, mean_squared_error
 
 
@@ -32,7 +34,8 @@ def _same_rank(x1, x2):
 
 
 def _arrays(*xs):
-    return [np.asarray(getattr(x, "data", x)) for x in xs]
+    """Plain arrays (a Tensor gives its ``.data``; note ``ndarray.data`` is a buffer, not an array)."""
+    return [np.asarray(x.data if isinstance(x, Tensor) else x) for x in xs]
 
 
 # -- per-sample metric functions --------------------------------------------------------------------
@@ -135,7 +138,7 @@ class Mean(Metric):
         self.total, self.count = 0.0, 0.0
 
     def update_state(self, values, sample_weight=None):
-        values = np.asarray(getattr(values, "data", values), dtype=np.float64)
+        values = np.asarray(values.data if isinstance(values, Tensor) else values, dtype=np.float64)
         if sample_weight is None and values.ndim == 1:              # the common case, once per batch
             self.total += float(values.sum())
             self.count += float(len(values))

@@ -17,6 +17,7 @@ taken in ``on_train_batch_begin``. (With plain SGD the update is ``−learning_r
 import numpy as np
 
 from .callbacks import Callback
+from .engine import Tensor
 
 
 class Trace(Callback):
@@ -76,7 +77,7 @@ class Trace(Callback):
         if len(self.names) != len(after):
             raise ValueError(f"record: {len(after)} weights were given, but the trace has "
                              f"{len(self.names)} names {self.names}. Expected one name per scalar weight.")
-        value = float(np.asarray(getattr(loss, "data", loss)))
+        value = float(np.asarray(loss.data if isinstance(loss, Tensor) else loss))
         self._rows.append((value, grads, after - before, after))
         self._epochs.append(len(self._epochs) if epoch is None else epoch)
         self._batches.append(batch)
@@ -150,7 +151,7 @@ class Trace(Callback):
 
 
 def _flatten(arrays):
-    parts = [np.asarray(getattr(a, "data", a), dtype=np.float64).ravel() for a in arrays]
+    parts = [np.asarray(a.data if isinstance(a, Tensor) else a, dtype=np.float64).ravel() for a in arrays]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
