@@ -23,7 +23,7 @@ SH/SW strides, OH/OW output size.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .engine import Tensor, is_grad_enabled, make
+from .engine import is_grad_enabled, make
 
 PADDINGS = ("valid", "same")
 

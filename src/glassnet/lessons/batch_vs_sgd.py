@@ -48,7 +48,7 @@ def run(plot=None):
         steps = EPOCHS * -(-len(x) // batch_size)
         print(f"{kind:<16}{batch_size:>10}{steps:>8}{kernel[0, 0]:>9.4f}{kernel[1, 0]:>9.4f}{bias[0]:>9.4f}"
               f"{losses[-1]:>11.5f}{price:>24.2f}")
-    print(f"\nMSE after 10 epochs: " + ", ".join(f"{k} {v[9]:.4f}" for k, v in curves.items()))
+    print("\nMSE after 10 epochs: " + ", ".join(f"{k} {v[9]:.4f}" for k, v in curves.items()))
     print("Batch: one smooth step per epoch over all rows — fine for small data like this table.")
     print("Stochastic: one row per step — many cheap, noisy steps; for large data sets.")
     print("Mini-batch: a few rows per step — the usual compromise (Keras's default batch_size is 32).")
