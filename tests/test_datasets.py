@@ -259,6 +259,17 @@ def test_cifar10_truncated_pickle(tmp_path):
         cifar10.load_batch(path)
 
 
+def test_cifar10_pickle_with_a_huge_memo_index_is_refused_before_unpickling(tmp_path):
+    """A damaged LONG_BINPUT index would make CPython's unpickler zero-fill a memo of gigabytes."""
+    blob = bytearray(pickle.dumps({"data": planes(3)[0], "labels": [1, 2, 3]}, protocol=2))
+    at = blob.index(b"q\x00")                        # the first BINPUT: memo slot 0
+    blob[at:at + 2] = b"r" + (0x10000000).to_bytes(4, "little")   # LONG_BINPUT 268,435,456
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DatasetFileError, match="memo index 268435456"):
+        cifar10.load_batch(path)
+
+
 def test_cifar10_binary_batches_and_folder_layout(tmp_path):
     folder = tmp_path / "cifar-10-batches-bin"
     folder.mkdir()

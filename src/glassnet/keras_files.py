@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from .saving import MAX_JSON_BYTES, MAX_MEMBER_BYTES, MAX_RATIO, ModelFileError, _read_json, _require
+from .model_archive import MAX_JSON_BYTES, MAX_MEMBER_BYTES, MAX_RATIO, ModelFileError, read_json, require
 
 H5PY_HINT = 'reading .keras files needs h5py: pip install "glassnet[keras-files]"'
 WEIGHTS = "model.weights.h5"
@@ -75,13 +75,13 @@ def load_keras_model(path):
     try:
         with zipfile.ZipFile(path) as zf:
             infos = _check_members(zf, shown)
-            config = _read_json(zf, infos["config.json"], shown)
-            metadata = _read_json(zf, infos["metadata.json"], shown)
+            config = read_json(zf, infos["config.json"], shown)
+            metadata = read_json(zf, infos["metadata.json"], shown)
             data = zf.read(infos[WEIGHTS])
     except (zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise ModelFileError(f"{shown}: not a .keras file, or truncated ({e})") from None
     version = str(metadata.get("keras_version", ""))
-    _require(version.startswith("3."), shown, f"written by Keras {version or '(unknown)'}; glassnet reads "
+    require(version.startswith("3."), shown, f"written by Keras {version or '(unknown)'}; glassnet reads "
              "Keras 3 .keras files (save with Keras 3: model.save('m.keras'))")
     model, keras_names = _build(config, shown)
     try:
@@ -101,23 +101,23 @@ def _check_members(zf, path):
         ok = name in ("config.json", "metadata.json", WEIGHTS) or (name.startswith("assets/") and ".." not in name)
         hint = " (weights_format='npz' is not supported; save with the default .h5 weights)" \
             if name.endswith(".npz") else ""
-        _require(ok, path, f"unexpected member {name!r} in a .keras file{hint}")
+        require(ok, path, f"unexpected member {name!r} in a .keras file{hint}")
         cap = MAX_JSON_BYTES if name.endswith(".json") else MAX_MEMBER_BYTES
-        _require(info.file_size <= cap, path, f"member {name!r} declares {info.file_size} bytes; the cap is {cap}")
-        _require(info.file_size <= 2**20 or info.file_size <= MAX_RATIO * max(info.compress_size, 1), path,
+        require(info.file_size <= cap, path, f"member {name!r} declares {info.file_size} bytes; the cap is {cap}")
+        require(info.file_size <= 2**20 or info.file_size <= MAX_RATIO * max(info.compress_size, 1), path,
                  f"member {name!r} expands {info.file_size} / {info.compress_size} times (a decompression bomb?)")
-        _require(name not in infos, path, f"duplicate member {name!r}")
+        require(name not in infos, path, f"duplicate member {name!r}")
         infos[name] = info
     for name in ("config.json", "metadata.json", WEIGHTS):
-        _require(name in infos, path, f"not a Keras 3 .keras file (no {name})")
+        require(name in infos, path, f"not a Keras 3 .keras file (no {name})")
     return infos
 
 
 def _object(entry, what, path):
-    _require(isinstance(entry, dict) and isinstance(entry.get("config"), dict) and
+    require(isinstance(entry, dict) and isinstance(entry.get("config"), dict) and
              isinstance(entry.get("class_name"), str), path, f"{what} must be an object with 'class_name' "
              f"and 'config'. Received: {entry!r:.200}")
-    _require(entry.get("registered_name") in (None, entry["class_name"]), path,
+    require(entry.get("registered_name") in (None, entry["class_name"]), path,
              f"{what} is a custom (registered) object {entry.get('registered_name')!r}; glassnet reads only "
              f"built-in Keras layers and never runs code from a file")
     return entry["class_name"], entry["config"]
@@ -126,7 +126,7 @@ def _object(entry, what, path):
 def _dtype(value, what, path):
     if isinstance(value, dict):
         value = value.get("config", {}).get("name") if value.get("class_name") == "DTypePolicy" else value
-    _require(value in ("float32", "float64", None), path, f"{what}: dtype policy {value!r:.100} is not "
+    require(value in ("float32", "float64", None), path, f"{what}: dtype policy {value!r:.100} is not "
              "supported (float32 or float64)")
     return value
 
@@ -136,35 +136,35 @@ def _build(config, path):
     from . import layers as glassnet_layers
     from .models import Sequential
     kind, model_config = _object(config, "config.json", path)
-    _require(kind == "Sequential", path, f"the model is a {kind}; glassnet reads Keras Sequential models only")
+    require(kind == "Sequential", path, f"the model is a {kind}; glassnet reads Keras Sequential models only")
     entries = model_config.get("layers")
-    _require(isinstance(entries, list) and entries, path, "the Sequential config has no 'layers' list")
+    require(isinstance(entries, list) and entries, path, "the Sequential config has no 'layers' list")
     dtype = _dtype(model_config.get("dtype"), "the model", path)
     built, keras_names, input_shape = [], [], None
     for i, entry in enumerate(entries):
         cls, cfg = _object(entry, f"layer {i}", path)
         what = f"layer {i} ({cls} {cfg.get('name')!r})"
         if cls == "InputLayer":
-            _require(i == 0, path, f"{what}: an InputLayer must come first")
+            require(i == 0, path, f"{what}: an InputLayer must come first")
             shape = cfg.get("batch_shape", cfg.get("batch_input_shape"))
-            _require(isinstance(shape, list) and len(shape) >= 2 and all(type(d) is int and d > 0 for d in shape[1:]),
+            require(isinstance(shape, list) and len(shape) >= 2 and all(type(d) is int and d > 0 for d in shape[1:]),
                      path, f"{what}: batch_shape must be [null, d1, ...] with known sizes. Received: {shape!r}")
             _dtype(cfg.get("dtype"), what, path)
             extra = set(cfg) - {"batch_shape", "batch_input_shape", "dtype", "name"} - set(_REQUIRED)
-            _require(not extra, path, f"{what}: unexpected keys {sorted(extra)}")
+            require(not extra, path, f"{what}: unexpected keys {sorted(extra)}")
             _check_required(cfg, what, path)
             input_shape = tuple(shape[1:])
             continue
-        _require(cls in LAYERS, path, f"{what}: unknown layer type {cls!r}: glassnet has no layer that computes "
+        require(cls in LAYERS, path, f"{what}: unknown layer type {cls!r}: glassnet has no layer that computes "
                  f"what it computes. Layers glassnet reads: InputLayer, {', '.join(sorted(LAYERS))}.")
         name, keys = LAYERS[cls]
         unknown = set(cfg) - set(keys) - _IGNORED - set(_REQUIRED)
-        _require(not unknown, path, f"{what}: unexpected keys {sorted(unknown)} (a newer Keras, or a setting "
+        require(not unknown, path, f"{what}: unexpected keys {sorted(unknown)} (a newer Keras, or a setting "
                  "glassnet does not implement); refusing rather than computing something different")
         _check_required(cfg, what, path)
         kwargs = {k: cfg[k] for k in keys if k in cfg}
         activation = kwargs.get("activation")
-        _require(activation is None or isinstance(activation, str) and activation != "step", path,
+        require(activation is None or isinstance(activation, str) and activation != "step", path,
                  f"{what}: the activation {activation!r:.100} cannot be read (only built-in names)")
         layer_dtype = _dtype(cfg.get("dtype"), what, path) or dtype
         try:
@@ -176,7 +176,7 @@ def _build(config, path):
     if input_shape is None:
         build_config = config.get("build_config") or {}
         shape = build_config.get("input_shape") if isinstance(build_config, dict) else None
-        _require(isinstance(shape, list) and len(shape) >= 2, path, "no InputLayer and no build_config input "
+        require(isinstance(shape, list) and len(shape) >= 2, path, "no InputLayer and no build_config input "
                  "shape: the model was saved before it was built")
         input_shape = tuple(shape[1:])
     layers = [glassnet_layers.Input(input_shape, dtype=dtype)] + built
@@ -189,7 +189,7 @@ def _build(config, path):
 def _check_required(cfg, what, path):
     for key, allowed in _REQUIRED.items():
         if key in cfg:
-            _require(cfg[key] in allowed, path, f"{what}: {key}={cfg[key]!r} is not supported (only "
+            require(cfg[key] in allowed, path, f"{what}: {key}={cfg[key]!r} is not supported (only "
                      f"{allowed[0]!r})")
 
 
@@ -204,12 +204,12 @@ def _read_weights(h5py, f, model, keras_names, path):
 
     def child(group, key, kind):
         link = group.get(key, getlink=True)
-        _require(isinstance(link, h5py.HardLink), where, f"{group.name}/{key} is a link to elsewhere; refused")
+        require(isinstance(link, h5py.HardLink), where, f"{group.name}/{key} is a link to elsewhere; refused")
         item = group[key]
-        _require(isinstance(item, kind), where, f"{item.name} is not a {kind.__name__}")
+        require(isinstance(item, kind), where, f"{item.name} is not a {kind.__name__}")
         return item
 
-    _require(set(f.keys()) <= {"layers", "vars", "optimizer"}, where, f"unexpected groups {sorted(f.keys())}")
+    require(set(f.keys()) <= {"layers", "vars", "optimizer"}, where, f"unexpected groups {sorted(f.keys())}")
     groups = child(f, "layers", h5py.Group) if model.layers else None
     counts, expected, result = {}, [], []
     for layer, keras_name in zip(model.layers, keras_names):
@@ -220,26 +220,26 @@ def _read_weights(h5py, f, model, keras_names, path):
         expected.append(key)
         want = [(w.name, w.shape) for w in layer.weights]
         if key not in groups:
-            _require(not want, where, f"no weights for layer {keras_name!r} (group layers/{key})")
+            require(not want, where, f"no weights for layer {keras_name!r} (group layers/{key})")
             result.append([])
             continue
         variables = child(child(groups, key, h5py.Group), "vars", h5py.Group)
         stored = variables.attrs.get("name")
         stored = stored.decode() if isinstance(stored, bytes) else stored
-        _require(stored in (None, keras_name), where, f"layers/{key} holds the weights of {stored!r}, expected "
+        require(stored in (None, keras_name), where, f"layers/{key} holds the weights of {stored!r}, expected "
                  f"{keras_name!r}")
-        _require(set(variables.keys()) == {str(i) for i in range(len(want))}, where,
+        require(set(variables.keys()) == {str(i) for i in range(len(want))}, where,
                  f"layer {keras_name!r} has weights {sorted(variables.keys())}, expected {len(want)} "
                  f"({', '.join(f'{n} {s}' for n, s in want)})")
         arrays = []
         for i, (name, shape) in enumerate(want):
             ds = child(variables, str(i), h5py.Dataset)
-            _require(ds.external is None and not ds.is_virtual, where, f"{ds.name} uses external storage")
-            _require(ds.dtype.kind == "f" and ds.dtype.itemsize in (2, 4, 8) and ds.shape == tuple(shape),
+            require(ds.external is None and not ds.is_virtual, where, f"{ds.name} uses external storage")
+            require(ds.dtype.kind == "f" and ds.dtype.itemsize in (2, 4, 8) and ds.shape == tuple(shape),
                      where, f"layer {keras_name!r} weight {name!r}: expected {tuple(shape)} float, received "
                      f"{ds.shape} {ds.dtype}")
             arrays.append(np.asarray(ds[()], dtype=layer.dtype))
         result.append(arrays)
     extra = sorted(set(groups.keys()) - set(expected)) if groups is not None else []
-    _require(not extra, where, f"weights for layers the config does not have: {extra}")
+    require(not extra, where, f"weights for layers the config does not have: {extra}")
     return result

@@ -27,40 +27,19 @@ the temp file is removed, an ``OSError`` naming the path is raised and an existi
 import datetime
 import errno
 import inspect
-import io
 import json
-import math
 import os
 import platform
-import re
 import secrets
-import struct
 import warnings
 import zipfile
-import zlib
 
 import numpy as np
 
-FORMAT_VERSION = 1
-MAX_MEMBERS = 20_000                  # config + metadata + weight and optimizer arrays
-MAX_JSON_BYTES = 16 * 2**20           # config.json / metadata.json
-MAX_MEMBER_BYTES = 2**30              # one array, as declared in the zip directory
-MAX_TOTAL_BYTES = 4 * 2**30           # all members together
-MAX_RATIO = 200                       # declared / compressed size, checked for members over 1 MiB
-_ARRAY_MEMBER = re.compile(r"(weights|optimizer)/[0-9]{4,5}\.npy")
-_FLOAT_DTYPES = ("float16", "float32", "float64")
-_STATE_DTYPES = _FLOAT_DTYPES + ("int32", "int64")
-_JSON_MEMBERS = ("config.json", "metadata.json")
-_CONFIG_KEYS = {"format", "format_version", "glassnet_version", "kind", "model", "build_input_shape",
-                "compile", "weights", "optimizer"}
+from .model_archive import FORMAT_VERSION, ModelFileError, UnsafeModelFileError, read_archive, require
 
-
-class ModelFileError(ValueError):
-    """A model or weights file is malformed, unsafe, or does not fit the model."""
-
-
-class UnsafeModelFileError(ModelFileError):
-    """The file holds a pickle or an object array: refused, never unpickled."""
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "ModelFileError",
+           "UnsafeModelFileError", "ModelFileWarning", "layer_registry", "get_layer_class"]
 
 
 class ModelFileWarning(UserWarning):
@@ -109,10 +88,10 @@ def _resolve(entry, module, base_name, what):
     if entry["class_name"] not in registry:
         raise ModelFileError(f"unknown {what} type {entry['class_name']!r}. Known: {sorted(registry)}")
     what = f"{what} {entry['class_name']!r}"
-    _require(isinstance(entry["config"], dict), what, "the config must be a JSON object")
+    require(isinstance(entry["config"], dict), what, "the config must be a JSON object")
     obj = _call(registry[entry["class_name"]].from_config, entry["config"], what=f"rebuilding {what}")
     extra = sorted(set(entry["config"]) - set(obj.get_config()))
-    _require(not extra, what, f"unexpected keys {extra} in the config")
+    require(not extra, what, f"unexpected keys {extra} in the config")
     return obj
 
 
@@ -212,8 +191,8 @@ def load_model(path, compile=True, strict=False):
     arrays do not fit (the message says which), or, under ``strict=True``, if a weight holds NaN or Inf
     (else a ``ModelFileWarning``); ``UnsafeModelFileError`` for a pickle or an object array.
     """
-    config, arrays = _read_archive(path)
-    _require(config["kind"] == "model", repr(os.fspath(path)), "this file holds only weights (written by "
+    config, arrays = read_archive(path)
+    require(config["kind"] == "model", repr(os.fspath(path)), "this file holds only weights (written by "
              "save_weights); build the model in code, then call load_weights")
     try:
         model = _build_model(config)
@@ -232,7 +211,7 @@ def load_weights(model, path, strict=False):
     An unbuilt model is first built with the input shape recorded in the file. Every shape and dtype
     is checked before any weight is assigned: on error the model's weights are unchanged.
     """
-    config, arrays = _read_archive(path)
+    config, arrays = read_archive(path)
     if not getattr(model, "built", True) and config["build_input_shape"] is not None:
         _call(model.build, tuple(config["build_input_shape"]), what="building the model")
     _assign_weights(model, config, arrays, strict)
@@ -252,22 +231,22 @@ def _build_model(config):
     constructors reject unknown arguments, and nothing may be silently dropped)."""
     from . import models
     entry, what = config["model"], "the model config"
-    _require(isinstance(entry, dict) and set(entry) == {"class_name", "config"}, what,
+    require(isinstance(entry, dict) and set(entry) == {"class_name", "config"}, what,
              "must have exactly the keys 'class_name' and 'config'")
-    _require(entry["class_name"] == "Sequential", what, f"unknown model type {entry['class_name']!r}")
+    require(entry["class_name"] == "Sequential", what, f"unknown model type {entry['class_name']!r}")
     layers = entry["config"].get("layers") if isinstance(entry["config"], dict) else None
-    _require(isinstance(layers, list), what, "must be a JSON object with a 'layers' list")
+    require(isinstance(layers, list), what, "must be a JSON object with a 'layers' list")
     for layer in layers:
-        _require(isinstance(layer, dict) and set(layer) == {"class_name", "config"} and isinstance(
+        require(isinstance(layer, dict) and set(layer) == {"class_name", "config"} and isinstance(
             layer["config"], dict), what, f"a layer entry must be {{'class_name': ..., 'config': {{...}}}}, "
                  f"with no other keys. Received: {layer!r:.200}")
         get_layer_class(layer["class_name"])
     model = _call(models.Sequential.from_config, entry["config"], what="rebuilding the model")
     rebuilt = model.get_config()
-    _require(set(entry["config"]) <= set(rebuilt) and len(rebuilt["layers"]) == len(layers), what,
+    require(set(entry["config"]) <= set(rebuilt) and len(rebuilt["layers"]) == len(layers), what,
              f"unexpected keys {sorted(set(entry['config']) - set(rebuilt))} or a different number of layers")
     for old, new in zip(layers, rebuilt["layers"]):
-        _require(old["class_name"] == new["class_name"] and set(old["config"]) <= set(new["config"]), what,
+        require(old["class_name"] == new["class_name"] and set(old["config"]) <= set(new["config"]), what,
                  f"unexpected keys {sorted(set(old['config']) - set(new['config']))} in layer type "
                  f"{old['class_name']!r}")
     if not model.built and config["build_input_shape"] is not None:
@@ -310,193 +289,22 @@ def _restore_compile(model, config, arrays):
     from . import losses, metrics, optimizers
     settings, what = dict(config["compile"]), "the compile settings"
     extra = sorted(set(settings) - set(inspect.signature(model.compile).parameters))
-    _require(not extra, what, f"unknown compile settings {extra}")
+    require(not extra, what, f"unknown compile settings {extra}")
     if "optimizer" in settings:
         settings["optimizer"] = _resolve(settings["optimizer"], optimizers, "Optimizer", "optimizer")
     if "loss" in settings:
         settings["loss"] = _resolve(settings["loss"], losses, "Loss", "loss")
     if settings.get("metrics") is not None:
-        _require(isinstance(settings["metrics"], list), what,
+        require(isinstance(settings["metrics"], list), what,
                  f"metrics must be a list: {settings['metrics']}")
         settings["metrics"] = [_resolve(m, metrics, "Metric", "metric") for m in settings["metrics"]]
     _call(model.compile, what="compiling the model", **settings)
     saved, optimizer = config["optimizer"], getattr(model, "optimizer", None)
     if saved is None or optimizer is None:
         return
-    _require(type(optimizer).__name__ == saved["class_name"], what, f"the optimizer state is for "
+    require(type(optimizer).__name__ == saved["class_name"], what, f"the optimizer state is for "
              f"{saved['class_name']}, but the compile settings give {type(optimizer).__name__}")
     if hasattr(optimizer, "set_state"):
         state = [arrays[entry["member"]] for entry in saved["state"]]
         _call(optimizer.set_state, model.trainable_weights, state, what="restoring the optimizer state")
     optimizer.iterations = saved["iterations"]
-
-
-# -- reading the archive: every check happens here, before any model is touched ---------------------
-def _require(ok, where, message, error=ModelFileError):
-    """Raise ``error("where: message")`` unless ``ok``: one line per check."""
-    if not ok:
-        raise error(f"{where}: {message}")
-
-
-def _read_archive(path):
-    """``(config, {member: ndarray})`` from a validated file; nothing is extracted or executed."""
-    shown = repr(os.fspath(path))        # the path as messages show it
-    with open(path, "rb") as f:
-        _check_magic(f.read(8), shown)
-        size = f.seek(0, os.SEEK_END)
-        try:
-            with zipfile.ZipFile(f) as zf:
-                infos = _check_members(zf.infolist(), size, shown)
-                config = _read_json(zf, infos["config.json"], shown)
-                _read_json(zf, infos["metadata.json"], shown)
-                _check_config(config, shown)
-                declared = config["weights"] + (config["optimizer"] or {}).get("state", [])
-                listed, present = {e["member"] for e in declared}, set(infos) - set(_JSON_MEMBERS)
-                _require(listed == present, shown, f"arrays listed in config.json but missing: "
-                         f"{sorted(listed - present) or 'none'}; arrays present but not listed: "
-                         f"{sorted(present - listed) or 'none'}")
-                arrays = {e["member"]: _read_array(zf, infos[e["member"]], e, shown) for e in declared}
-        except (zipfile.BadZipFile, EOFError, zlib.error, struct.error, OSError) as e:   # OSError: bad offsets
-            raise ModelFileError(f"{shown}: file is truncated or corrupted (zip central directory missing "
-                                 f"or a member incomplete: {e})") from None
-    return config, arrays
-
-
-def _check_magic(head, path):
-    _require(not (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")), path,
-             "this is a pickle (a .pkl or a torch .pt file?): object arrays and pickles are not allowed. "
-             "glassnet never unpickles a model file.", UnsafeModelFileError)
-    _require(head, path, "file is truncated or corrupted (it is empty)")
-    _require(head[:2] == b"PK", path, "not a glassnet model file (not a zip archive; pickles are never read)")
-
-
-def _check_members(infos, size, path):
-    """Names, types and sizes of the zip members, from the zip directory alone."""
-    _require(len(infos) <= MAX_MEMBERS, path, f"{len(infos)} members; the cap is {MAX_MEMBERS}")
-    found, total, packed = {}, 0, 0
-    for info in infos:
-        name, where = info.orig_filename, f"member {info.orig_filename!r}"
-        _require(not (name.endswith((".pkl", ".pickle", ".pt", ".pth")) or "data.pkl" in name), path,
-                 f"{where} is a pickle: object arrays and pickles are not allowed", UnsafeModelFileError)
-        reason = _bad_name(name, info)
-        _require(reason is None, path, f"{where} {reason}; refusing to read the file")
-        cap = MAX_JSON_BYTES if name.endswith(".json") else MAX_MEMBER_BYTES
-        _require(info.file_size <= cap, path, f"{where} declares {info.file_size} bytes; the cap is {cap}")
-        _require(info.file_size <= 2**20 or info.file_size <= MAX_RATIO * max(info.compress_size, 1), path,
-                 f"{where} expands {info.file_size} / {info.compress_size} times, over the cap of "
-                 f"{MAX_RATIO} (a decompression bomb?)")
-        _require(info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & 1,
-                 path, f"{where} is encrypted or uses an unsupported compression method")
-        _require(info.header_offset + info.compress_size <= size, path,
-                 f"file is truncated or corrupted ({where} runs past the end)")
-        found[name], total, packed = info, total + info.file_size, packed + info.compress_size
-    _require(total <= MAX_TOTAL_BYTES and packed <= size, path, f"members declare {total} bytes ({packed} "
-             f"compressed) in {size} bytes; the cap is {MAX_TOTAL_BYTES} (overlapping members or a bomb?)")
-    _require(len(found) == len(infos), path, "duplicate member names")
-    for required in _JSON_MEMBERS:
-        _require(required in found, path, f"not a glassnet model file (no {required})")
-    return found
-
-
-def _bad_name(name, info):
-    if "\\" in name or "\x00" in name:
-        return "contains a backslash or a NUL byte"
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
-        return "is an absolute path"
-    if ".." in name.split("/"):
-        return "escapes the archive ('..')"
-    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-        return "is a symbolic link"
-    if name not in _JSON_MEMBERS and not _ARRAY_MEMBER.fullmatch(name):
-        hint = " (a Keras .keras file? glassnet reads its own files)" if name.endswith(".h5") else ""
-        return ("is not expected (a glassnet file holds config.json, metadata.json, weights/NNNN.npy "
-                "and optimizer/NNNN.npy)" + hint)
-    return None
-
-
-def _read_member(zf, info):
-    with zf.open(info) as member:
-        data = member.read(info.file_size + 1)
-    if len(data) != info.file_size:
-        raise zipfile.BadZipFile(f"member {info.filename!r} has {len(data)} bytes, not {info.file_size}")
-    return data
-
-
-def _read_json(zf, info, path):
-    def no_duplicates(pairs):
-        _require(len({k for k, _ in pairs}) == len(pairs), path, f"{info.filename} repeats a key")
-        return dict(pairs)
-
-    def no_constants(name):
-        _require(False, path, f"{info.filename} contains {name}, which is not JSON")
-
-    try:
-        text = _read_member(zf, info).decode("utf-8")
-        value = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise ModelFileError(f"{path}: {info.filename} is not valid JSON ({type(e).__name__}: {e})") from None
-    _require(isinstance(value, dict), path, f"{info.filename} must hold a JSON object")
-    return value
-
-
-def _check_config(config, path):
-    """The structure of config.json: version first, then exactly the known keys and types."""
-    _require(config.get("format") == "glassnet", path, 'not a glassnet model file (no "format": "glassnet")')
-    version = config.get("format_version")
-    _require(type(version) is int and version >= 1, path, f"format_version must be an int >= 1: {version!r}")
-    _require(version <= FORMAT_VERSION, path, f"format version {version} is newer than supported "
-             f"({FORMAT_VERSION}); upgrade glassnet")
-    _require(set(config) == _CONFIG_KEYS, path, f"config.json keys are wrong: missing "
-             f"{sorted(_CONFIG_KEYS - set(config))}, unexpected {sorted(set(config) - _CONFIG_KEYS)}")
-    kind, shape, settings = config["kind"], config["build_input_shape"], config["compile"]
-    _require(kind in ("model", "weights"), path, f"'kind' must be 'model' or 'weights': {kind!r}")
-    _require(kind == "weights" or isinstance(config["model"], dict), path, "'model' must be an object")
-    dims_ok = isinstance(shape, list) and all(d is None or type(d) is int and d > 0 for d in shape)
-    _require(shape is None or dims_ok, path, f"build_input_shape must be a list like [null, 784]: {shape!r}")
-    _require(settings is None or isinstance(settings, dict), path, "'compile' must be an object or null")
-    _check_entries(config["weights"], "weights", {"layer", "name"}, _FLOAT_DTYPES, path)
-    optimizer = config["optimizer"]
-    if optimizer is not None:
-        _require(isinstance(optimizer, dict) and set(optimizer) == {"class_name", "iterations", "state"}
-                 and type(optimizer["iterations"]) is int and optimizer["iterations"] >= 0, path,
-                 "'optimizer' must be {class_name, iterations >= 0, state}")
-        _check_entries(optimizer["state"], "optimizer", set(), _STATE_DTYPES, path)
-
-
-def _check_entries(entries, folder, more_keys, dtypes, path):
-    _require(isinstance(entries, list), path, f"the {folder} entry of config.json must be a list")
-    keys = {"member", "shape", "dtype"} | more_keys
-    for i, e in enumerate(entries):
-        _require(isinstance(e, dict) and set(e) == keys and all(isinstance(e[k], str) for k in more_keys),
-                 path, f"{folder} entry {i} must have the keys {sorted(keys)} ('layer' and 'name' strings)")
-        member = f"{folder}/{i:04d}.npy"
-        _require(e["member"] == member, path, f"{folder} entry {i} must name the member {member}")
-        _require(isinstance(e["shape"], list) and all(type(d) is int and d >= 0 for d in e["shape"]), path,
-                 f"{e['member']} has an invalid shape {e['shape']!r}")
-        _require(e["dtype"] in dtypes, path, f"{e['member']} has dtype {e['dtype']!r}; allowed: {dtypes}")
-
-
-def _read_array(zf, info, entry, path):
-    """One ``.npy`` member: header checked (no object dtype, declared shape and dtype) before ``np.load``."""
-    data = _read_member(zf, info)
-    where = info.filename + (f" (layer {entry['layer']!r} {entry['name']})" if "layer" in entry else "")
-    try:
-        fh = io.BytesIO(data)
-        version = np.lib.format.read_magic(fh)
-        _require(version in ((1, 0), (2, 0)), path, f"{where}: unsupported .npy version {version}")
-        fmt = np.lib.format
-        shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
-    except ModelFileError:
-        raise
-    except Exception as e:     # numpy's header parser: ValueError, SyntaxError, tokenize.TokenError...
-        raise ModelFileError(f"{path}: {where} is not a valid .npy array ({type(e).__name__}: {e})") from None
-    _require(not dtype.hasobject, path, f"{where} is an object array: object arrays and pickles are not "
-             "allowed", UnsafeModelFileError)
-    _require(dtype.fields is None and dtype.subdtype is None and dtype.name == entry["dtype"], path,
-             f"{where}: expected dtype {entry['dtype']}, received {dtype}")
-    _require(shape == tuple(entry["shape"]), path,
-             f"{where}: config.json says shape {tuple(entry['shape'])}, the array has {shape}")
-    _require(len(data) - fh.tell() == math.prod(shape) * dtype.itemsize, path,
-             f"file is truncated or corrupted ({where}: the array data has the wrong length)")
-    array = np.load(io.BytesIO(data), allow_pickle=False)
-    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))

@@ -18,8 +18,10 @@ Three on-disk layouts are read, all validated (shape (N, 32, 32, 3) uint8, label
 Search order: ``path`` -> ``$GLASSNET_DATA/cifar10/`` -> ``$GLASSNET_HOME/cifar10/`` -> download
 of the official python tarball (SHA-256 checked, extracted with link and path checks).
 """
+import io
 import os
 import pickle
+import pickletools
 import shutil
 
 import numpy as np
@@ -144,7 +146,9 @@ def _read_binary(path, size):
 def _read_pickle(path):
     try:
         with open(path, "rb") as f:
-            batch = _SafeUnpickler(f, encoding="bytes").load()
+            data = f.read()       # in memory: a length field in a damaged pickle cannot make a
+        _check_memo_indices(data)                                           # read() allocate more
+        batch = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
     except DatasetFileError as exc:
         raise DatasetFileError(f"{path}: {exc}") from None
     except Exception as exc:  # any malformed pickle: report it, never half-load
@@ -181,6 +185,9 @@ def _check_labels(path, y, n):
 def _safe_reconstruct(subtype, shape, dtype):
     if subtype is not np.ndarray:
         raise DatasetFileError(f"pickle asks for array subtype {subtype!r}; only numpy.ndarray is allowed")
+    if shape != (0,):          # numpy pickles an empty placeholder, then fills it from its state
+        raise DatasetFileError(f"pickle asks for an array placeholder of shape {shape!r}; numpy's own "
+                               "pickles use (0,)")
     return np.empty(0).__reduce__()[0](subtype, shape, dtype)
 
 
@@ -201,6 +208,20 @@ def _latin1_encode(text, encoding="latin1"):
     if not isinstance(text, str) or encoding != "latin1":
         raise DatasetFileError("pickle calls _codecs.encode with unexpected arguments")
     return text.encode("latin1")
+
+
+MAX_MEMO_INDEX = 100_000      # a CIFAR batch pickle uses a few dozen memo slots
+
+
+def _check_memo_indices(data):
+    """Refuse huge memo indices before unpickling: CPython grows (and zero-fills) its memo table up to
+    the largest index a PUT names, so one damaged 4-byte index could claim gigabytes."""
+    for op, arg, _ in pickletools.genops(data):
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") \
+                and int(arg) > MAX_MEMO_INDEX:
+            raise DatasetFileError(f"pickle memo index {int(arg)} is far beyond what a CIFAR-10 batch uses")
+        if op.name == "STOP":
+            return
 
 
 class _SafeUnpickler(pickle.Unpickler):
