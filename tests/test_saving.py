@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import glassnet
-from glassnet import saving
+from glassnet import model_archive, saving
 from glassnet.layers import Dense
 from glassnet.saving import ModelFileError, ModelFileWarning, UnsafeModelFileError
 
@@ -320,7 +320,7 @@ def test_declared_size_over_cap(saved, tmp_path):
 
 def test_too_many_members(saved, tmp_path, monkeypatch):
     _, path = saved
-    monkeypatch.setattr(saving, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(model_archive, "MAX_MEMBERS", 3)
     with pytest.raises(ModelFileError, match="the cap is 3"):
         saving.load_model(path)
 
