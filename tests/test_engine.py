@@ -16,6 +16,8 @@ def test_notes_chain_rule():
     assert float(z) == 4 * (9 + 14)
     assert float(a.grad) == 8 * 3.0    # dz/da = 4·2a = 8a
     assert float(b.grad) == 28.0       # dz/db = 4·7
+    for t in (a, b):                   # .grad is a NumPy array (0-d here), of the tensor's dtype
+        assert isinstance(t.grad, np.ndarray) and t.grad.dtype == np.float32 and t.grad.shape == ()
 
 
 def test_notes_chain_rule_elementwise():

@@ -175,7 +175,8 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._backward is None:           # a leaf: keep the gradient
+            if node._backward is None:           # a leaf: keep the gradient (an ndarray, even 0-d)
+                g = np.asarray(g)
                 node.grad = g if node.grad is None else node.grad + g
                 continue
             for p, dp in zip(node._parents, node._backward(g)):
