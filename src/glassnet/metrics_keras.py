@@ -21,16 +21,7 @@ import numpy as np
 
 from .engine import Tensor
 
-from .losses import mean_absolute_error, mean_squared_error
-
-
-def _same_rank(x1, x2):
-    """Keras's ``squeeze_or_expand_to_same_rank``: (N, 1) against (N,) → both (N, 1)."""
-    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
-        x1, x2 = (x1, x2[..., None]) if x2.ndim == 1 else (x1[..., 0], x2)
-    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
-        x1, x2 = (x1[..., None], x2) if x1.ndim == 1 else (x1, x2[..., 0])
-    return x1, x2
+from .losses import _same_rank, mean_absolute_error, mean_squared_error   # _same_rank: Keras's squeeze_or_expand_to_same_rank
 
 
 def _arrays(*xs):
