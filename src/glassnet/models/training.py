@@ -24,7 +24,7 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from .. import callbacks as callbacks_mod
-from .. import _blas
+from .. import _blas, config
 from ..engine import Tensor, no_grad
 from . import checks
 
@@ -229,7 +229,7 @@ class Trainer:
     def _epochs(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb):
         n = len(x)
         steps = -(-n // batch_size)
-        rng = self._rng()
+        rng = config.rng()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
             snapshot = self.get_weights()
@@ -267,10 +267,6 @@ class Trainer:
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-
-    def _rng(self):
-        from .. import config
-        return config.rng()
 
     def _logs(self, loss):
         logs = {"loss": loss}
