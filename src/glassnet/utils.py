@@ -83,8 +83,11 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 
 
 def clear_session():
-    """Restart automatic names ("dense", "dense_1", "sequential", ...) as ``keras.utils.clear_session()``."""
+    """Restart automatic names ("dense", "dense_1", "sequential", ...) as ``keras.utils.clear_session()``,
+    and let go of the scratch arrays kept for the conv layers (``_scratch``)."""
+    from . import _scratch
     from .layers.layer import reset_names
     from .models import sequential
+    _scratch.clear()
     reset_names()
     sequential._counter.clear()

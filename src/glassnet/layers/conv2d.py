@@ -1,9 +1,12 @@
-"""Conv2D: ``y = activation(conv2d(x, kernel) + bias)`` on channels-last images, via ``conv.conv2d``."""
+"""Conv2D: ``y = activation(conv2d(x, kernel) + bias)`` on channels-last images.
+
+It runs through ``conv_fused.conv2d_block`` (``conv.conv2d`` arranged for speed, ReLU fused);
+``call_pooled`` also takes the MaxPooling2D that follows it in a ``Sequential``."""
 import difflib
 
 import numpy as np
 
-from .. import activations, conv, initializers
+from .. import activations, conv, conv_fused, initializers
 from .dense import check_positive_int
 from .layer import Layer
 
@@ -131,7 +134,22 @@ class Conv2D(Layer):
         self.built = True
 
     def call(self, x, training=False):
-        return self.activation(conv.conv2d(x, self.kernel, self.bias, self.strides, self.padding))
+        if self.fuses_pooling:
+            return self.call_pooled(x, None)
+        return self.activation(conv_fused.conv2d_block(x, self.kernel, self.bias, self.strides, self.padding))
+
+    @property
+    def fuses_pooling(self):
+        """Whether the activation (ReLU or none) can run inside the conv op, after a fused max pooling."""
+        return self.activation is activations.relu or self.activation is activations.linear
+
+    def call_pooled(self, x, pool_size):
+        """``call`` then max pooling over disjoint ``pool_size`` windows (None: none), as one op.
+
+        Only for layers that ``fuses_pooling``; ``Sequential`` uses it for Conv2D → MaxPooling2D.
+        """
+        return conv_fused.conv2d_block(x, self.kernel, self.bias, self.strides, self.padding,
+                                       relu=self.activation is activations.relu, pool=pool_size)
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

@@ -1,0 +1,163 @@
+"""Conv2D → ReLU → MaxPooling2D as one op: ``conv.conv2d``, ``relu`` and ``conv.max_pool2d`` arranged for speed.
+
+Conv2D layers run through ``conv2d_block``; ``Sequential`` also hands it the MaxPooling2D that
+follows a Conv2D with ReLU (or no activation). Per half of the batch (``_parallel``: the two
+halves run on two cores)::
+
+    cols = im2col(x)                  rows ordered (pool window offset k, sample, pooled row, pooled column)
+    z    = cols @ kernel              the one matrix product (bias not yet added): z[k] is a block of rows
+    p    = max_k z[k],  a = the first k that holds it (row-major in the window, as PyTorch)
+    out  = relu(p + bias)
+
+Three choices make it fast. Pooling comes before the bias and the ReLU because
+``max(relu(z + b)) = relu(max(z) + b)`` (both are non-decreasing): the same numbers, with bias and
+ReLU on a quarter of the pixels. The offset-major row order makes pooling a maximum of contiguous
+blocks. And conv outputs that no pool window uses (the last row and column of a 13×13 map pooled
+2×2) are never computed. Backward::
+
+    gp = g · 1[out > 0]                dz[k] = gp · 1[a = k]
+    dkernel = Σ_halves colsᵀ·dz         dbias = Σ gp          dx = col2im(dz · kernelᵀ)
+
+Without pooling there is one offset (k = 0) and ``dz = gp``. One difference from the separate ops:
+the window's maximum is taken before the bias is added, so two values that differ by less than
+the rounding of ``+ bias`` are not a tie here; the forward values are the same, and the gradient
+goes to the larger one (the separate ops and PyTorch give it to the first of the rounded equals). The large arrays (cols, z, dz, the
+column gradients) come from ``_scratch``'s free list. Tested against the three separate ops and
+PyTorch in tests/test_conv_fused.py.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import _parallel, _scratch
+from .conv import _crop, _geometry, _pair, pad
+from .engine import is_grad_enabled, make
+
+
+def _max_with_offsets(z, out, offsets):
+    """out = max over k of the blocks z[k] (K, R, F); offsets (if not None) = the first k holding it.
+
+    The offsets are updated without branches (``offsets += [z[k] > out]·(k − offsets)``): a masked
+    assignment branches on every pixel and, with random masks, measured ten times slower.
+    """
+    np.copyto(out, z[0])
+    if offsets is not None:
+        offsets.fill(0)
+    for k in range(1, len(z)):
+        if offsets is not None:
+            larger = np.greater(z[k], out)                     # strictly: a tie keeps the first
+            step = np.subtract(offsets.dtype.type(k), offsets, dtype=offsets.dtype)
+            step *= larger
+            offsets += step
+        np.maximum(out, z[k], out=out)
+
+
+def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=False, pool=None):
+    """relu?(maxpool?(conv2d(x, kernel)) + bias): x (N, H, W, C) Tensor → (N, OH', OW', F) Tensor.
+
+    ``pool`` is None or a (PH, PW) window with stride equal to it and "valid" padding; ``relu``
+    applies ReLU last. Same values as ``conv.conv2d`` → ``activations.relu`` → ``conv.max_pool2d``.
+    """
+    (sh, sw) = strides = _pair(strides)
+    n, h, w, c = x.shape
+    kh, kw, kc, f = kernel.shape
+    if kc != c:
+        raise ValueError(f"conv2d: the kernel expects {kc} input channels, got input of shape {x.shape}")
+    pads, oh, ow = _geometry(x.shape, (kh, kw), strides, padding)
+    ph, pw = pool or (1, 1)
+    qh, qw = oh // ph, ow // pw                      # the output: pooled, or the whole conv output
+    if qh < 1 or qw < 1:
+        raise ValueError(f"max pooling: output spatial size would be 0: a {ph}×{pw} window on the "
+                         f"{oh}×{ow} conv output. Use a smaller pool_size or larger images.")
+    dtype = np.result_type(x.data, kernel.data)
+    xp = pad(x.data.astype(dtype, copy=False), pads)
+    depth, k_count, cells = kh * kw * c, ph * pw, qh * qw
+    wm = kernel.data.astype(dtype, copy=False).reshape(depth, f)
+    b = None if bias is None else bias.data
+    parents = (x, kernel) if bias is None else (x, kernel, bias)
+    need_grad = is_grad_enabled() and any(t.requires_grad for t in parents)
+
+    def rows(s):                                     # the rows of cols/z that belong to samples s
+        return slice(s.start * k_count * cells, s.stop * k_count * cells)
+
+    out = np.empty((n, qh, qw, f), dtype)
+    cols = _scratch.take((n * k_count * cells, depth), dtype)
+    z = out.reshape(n * cells, f) if pool is None else _scratch.take((n * k_count * cells, f), dtype)
+    offset_type = np.uint8 if k_count <= 256 else np.intp
+    offsets = _scratch.take((n * cells, f), offset_type) if pool is not None and need_grad else None
+
+    def forward(_, s):
+        m = s.stop - s.start
+        windows = sliding_window_view(xp[s], (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (m, OH, OW, C, KH, KW)
+        block = cols[rows(s)].reshape(k_count, m, qh, qw, kh, kw, c)
+        for k in range(k_count):                     # im2col, one pool window offset (i, j) at a time
+            i, j = divmod(k, pw)
+            np.copyto(block[k], windows[:, i::ph, j::pw][:, :qh, :qw].transpose(0, 1, 2, 4, 5, 3))
+        zs = z[rows(s)]
+        np.matmul(cols[rows(s)], wm, out=zs)
+        o = out[s].reshape(m * cells, f)
+        if pool is not None:
+            _max_with_offsets(zs.reshape(k_count, m * cells, f), o,
+                              None if offsets is None else offsets[s.start * cells:s.stop * cells])
+        if b is not None:
+            o += b
+        if relu:
+            np.maximum(o, 0, out=o)
+    _parallel.map_halves(forward, n)
+    if pool is not None:
+        _scratch.give(z)
+    if not need_grad:
+        _scratch.give(cols)
+        return make(out, parents, None, "conv2d_block")
+    saved = _scratch.Saved(cols=cols, offsets=offsets)      # back to the free list with the graph
+
+    def backward(g):
+        g = np.ascontiguousarray(g)
+        dz = None if pool is None else _scratch.take((n * k_count * cells, f), dtype)
+        dxp = np.zeros(xp.shape, dtype) if x.requires_grad else None
+        wt = wm.reshape(kh * kw, c, f).transpose(0, 2, 1)           # (KH·KW, F, C)
+        halves = _parallel.halves(n)
+        dcols = [_scratch.take((kh * kw, (s.stop - s.start) * k_count * cells, c), dtype)
+                 if dxp is not None else None for s in halves]
+
+        def part(i, s):
+            m = s.stop - s.start
+            gp = g[s].reshape(m * cells, f)
+            if relu:
+                gp = gp * (out[s].reshape(m * cells, f) > 0)
+            d = gp
+            if pool is not None:                                     # dz[k] = gp · 1[a = k]
+                d = dz[rows(s)]
+                a = saved.offsets[s.start * cells:s.stop * cells]
+                for k, dk_block in enumerate(d.reshape(k_count, m * cells, f)):
+                    np.multiply(gp, a == k, out=dk_block)
+            dk = saved.cols[rows(s)].T @ d if kernel.requires_grad else None
+            db = gp.sum(axis=0) if bias is not None and bias.requires_grad else None
+            if dxp is not None:                                     # dx = col2im(dz · kernelᵀ)
+                np.matmul(d, wt, out=dcols[i])                      # (KH·KW, rows, C)
+                for kk in range(kh * kw):
+                    ki, kj = divmod(kk, kw)
+                    slabs = dcols[i][kk].reshape(k_count, m, qh, qw, c)
+                    for k in range(k_count):
+                        r0, c0 = (k // pw) * sh + ki, (k % pw) * sw + kj
+                        dxp[s, r0:r0 + (qh - 1) * ph * sh + 1:ph * sh, c0:c0 + (qw - 1) * pw * sw + 1:pw * sw] \
+                            += slabs[k]
+            return dk, db
+        results = _parallel.map_halves(part, n)
+        _scratch.give(dz, *dcols)
+        dk = db = None
+        if kernel.requires_grad:
+            dk = results[0][0] if len(results) == 1 else results[0][0] + results[1][0]
+            dk = dk.reshape(kernel.shape)
+        if bias is not None and bias.requires_grad:
+            db = results[0][1] if len(results) == 1 else results[0][1] + results[1][1]
+        dx = None if dxp is None else _crop(dxp, pads, h, w)
+        return (dx, dk) if bias is None else (dx, dk, db)
+    return make(out, parents, backward, "conv2d_block")
+
+
+def can_pool(pool_layer):
+    """Whether a MaxPooling2D layer can run inside ``conv2d_block`` (disjoint windows, "valid")."""
+    return pool_layer.padding == "valid" and tuple(pool_layer.strides) == tuple(pool_layer.pool_size)
+
+
+__all__ = ["conv2d_block", "can_pool"]
