@@ -213,6 +213,20 @@ def test_truncated_file(saved, tmp_path, keep):
         saving.load_model(cut)
 
 
+def test_unsupported_zip_version_is_a_model_file_error(saved, tmp_path):
+    """zipfile raises NotImplementedError for a "version needed to extract" it doesn't know (found by
+    test_fuzz); that is a corrupted file to the user, not a crash."""
+    _, path = saved
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 4), (b"PK\x01\x02", 6)):   # local header, central directory
+        at = data.find(signature)
+        data[at + offset:at + offset + 2] = (255).to_bytes(2, "little")       # version 25.5
+    bad = tmp_path / "version.gnet"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="truncated or corrupted.*version"):
+        saving.load_model(bad)
+
+
 def test_not_a_zip(tmp_path):
     (tmp_path / "x.gnet").write_text("hello")
     with pytest.raises(ModelFileError, match="not a glassnet model file"):

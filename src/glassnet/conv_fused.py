@@ -131,7 +131,7 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
                 for k, dk_block in enumerate(d.reshape(k_count, m * cells, f)):
                     np.multiply(gp, a == k, out=dk_block)
             dk = saved.cols[rows(s)].T @ d if kernel.requires_grad else None
-            db = gp.sum(axis=0) if bias is not None and bias.requires_grad else None
+            db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
             if dxp is not None:                                     # dx = col2im(dz · kernelᵀ)
                 np.matmul(d, wt, out=dcols[i])                      # (KH·KW, rows, C)
                 for kk in range(kh * kw):

@@ -78,7 +78,7 @@ def load_keras_model(path):
             config = read_json(zf, infos["config.json"], shown)
             metadata = read_json(zf, infos["metadata.json"], shown)
             data = zf.read(infos[WEIGHTS])
-    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as e:   # (unsupported zip version)
         raise ModelFileError(f"{shown}: not a .keras file, or truncated ({e})") from None
     version = str(metadata.get("keras_version", ""))
     require(version.startswith("3."), shown, f"written by Keras {version or '(unknown)'}; glassnet reads "

@@ -63,7 +63,8 @@ def read_archive(path):
                          f"{sorted(listed - present) or 'none'}; arrays present but not listed: "
                          f"{sorted(present - listed) or 'none'}")
                 arrays = {e["member"]: _read_array(zf, infos[e["member"]], e, shown) for e in declared}
-        except (zipfile.BadZipFile, EOFError, zlib.error, struct.error, OSError) as e:   # OSError: bad offsets
+        except (zipfile.BadZipFile, EOFError, zlib.error, struct.error, OSError,
+                NotImplementedError) as e:   # OSError: bad offsets; NotImplementedError: zip version, method
             raise ModelFileError(f"{shown}: file is truncated or corrupted (zip central directory missing "
                                  f"or a member incomplete: {e})") from None
     return config, arrays
