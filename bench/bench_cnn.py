@@ -10,7 +10,8 @@ Workloads:
          softmax), Adam, batch 64, (N, 28, 28, 1) inputs
 Sparse categorical cross-entropy, shuffled, one epoch over ``--samples`` images, timed after a short
 warm-up fit (Keras traces its graph there). Inputs are uniform random pixels with random labels: the
-time does not depend on the values. glassnet trains through ``fit`` (its own BLAS thread choice),
+time does not depend on the values. glassnet trains through ``fit`` (one BLAS thread; its conv layers
+run the two halves of each batch on the two cores, see ``glassnet._parallel``),
 PyTorch with 2 threads (OMP_WAIT_POLICY=PASSIVE) in a plain loop (NCHW), Keras (TensorFlow backend) through ``fit``.
 
 Every (framework, workload) runs in its own Python process, so its peak RSS (``ru_maxrss``,

@@ -33,22 +33,17 @@ from .conv import _crop, _geometry, _pair, pad
 from .engine import is_grad_enabled, make
 
 
-def _max_with_offsets(z, out, offsets):
-    """out = max over k of the blocks z[k] (K, R, F); offsets (if not None) = the first k holding it.
+def _keep_max(zk, k, out, offsets):
+    """out = max(out, zk), and offsets = k where zk is strictly larger (a tie keeps the first offset).
 
-    The offsets are updated without branches (``offsets += [z[k] > out]·(k − offsets)``): a masked
+    The offsets are updated without branches (``offsets += [zk > out]·(k − offsets)``): a masked
     assignment branches on every pixel and, with random masks, measured ten times slower.
     """
-    np.copyto(out, z[0])
     if offsets is not None:
-        offsets.fill(0)
-    for k in range(1, len(z)):
-        if offsets is not None:
-            larger = np.greater(z[k], out)                     # strictly: a tie keeps the first
-            step = np.subtract(offsets.dtype.type(k), offsets, dtype=offsets.dtype)
-            step *= larger
-            offsets += step
-        np.maximum(out, z[k], out=out)
+        step = np.subtract(offsets.dtype.type(k), offsets, dtype=offsets.dtype)
+        step *= np.greater(zk, out)
+        offsets += step
+    np.maximum(out, zk, out=out)
 
 
 def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=False, pool=None):
@@ -76,35 +71,39 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
     parents = (x, kernel) if bias is None else (x, kernel, bias)
     need_grad = is_grad_enabled() and any(t.requires_grad for t in parents)
 
-    def rows(s):                                     # the rows of cols/z that belong to samples s
+    def rows(s):                                     # the rows of cols that belong to samples s
         return slice(s.start * k_count * cells, s.stop * k_count * cells)
 
     out = np.empty((n, qh, qw, f), dtype)
     cols = _scratch.take((n * k_count * cells, depth), dtype)
-    z = out.reshape(n * cells, f) if pool is None else _scratch.take((n * k_count * cells, f), dtype)
     offset_type = np.uint8 if k_count <= 256 else np.intp
     offsets = _scratch.take((n * cells, f), offset_type) if pool is not None and need_grad else None
+    halves = _parallel.halves(n)
+    zk = [_scratch.take(((s.stop - s.start) * cells, f), dtype) if k_count > 1 else None for s in halves]
 
-    def forward(_, s):
+    def forward(i, s):
+        """One pool window offset at a time, so each block of cols and z is used while in cache."""
         m = s.stop - s.start
         windows = sliding_window_view(xp[s], (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (m, OH, OW, C, KH, KW)
         block = cols[rows(s)].reshape(k_count, m, qh, qw, kh, kw, c)
-        for k in range(k_count):                     # im2col, one pool window offset (i, j) at a time
-            i, j = divmod(k, pw)
-            np.copyto(block[k], windows[:, i::ph, j::pw][:, :qh, :qw].transpose(0, 1, 2, 4, 5, 3))
-        zs = z[rows(s)]
-        np.matmul(cols[rows(s)], wm, out=zs)
         o = out[s].reshape(m * cells, f)
-        if pool is not None:
-            _max_with_offsets(zs.reshape(k_count, m * cells, f), o,
-                              None if offsets is None else offsets[s.start * cells:s.stop * cells])
+        a = None if offsets is None else offsets[s.start * cells:s.stop * cells]
+        for k in range(k_count):
+            pi, pj = divmod(k, pw)
+            np.copyto(block[k], windows[:, pi::ph, pj::pw][:, :qh, :qw].transpose(0, 1, 2, 4, 5, 3))
+            if k == 0:                               # z for offset 0 goes straight into out
+                np.matmul(block[0].reshape(m * cells, depth), wm, out=o)
+                if a is not None:
+                    a.fill(0)
+            else:
+                np.matmul(block[k].reshape(m * cells, depth), wm, out=zk[i])
+                _keep_max(zk[i], k, o, a)
         if b is not None:
             o += b
         if relu:
             np.maximum(o, 0, out=o)
     _parallel.map_halves(forward, n)
-    if pool is not None:
-        _scratch.give(z)
+    _scratch.give(*zk)
     if not need_grad:
         _scratch.give(cols)
         return make(out, parents, None, "conv2d_block")
@@ -112,38 +111,37 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
 
     def backward(g):
         g = np.ascontiguousarray(g)
-        dz = None if pool is None else _scratch.take((n * k_count * cells, f), dtype)
         dxp = np.zeros(xp.shape, dtype) if x.requires_grad else None
         wt = wm.reshape(kh * kw, c, f).transpose(0, 2, 1)           # (KH·KW, F, C)
-        halves = _parallel.halves(n)
-        dcols = [_scratch.take((kh * kw, (s.stop - s.start) * k_count * cells, c), dtype)
-                 if dxp is not None else None for s in halves]
+        scratch = [(_scratch.take(((s.stop - s.start) * cells, f), dtype) if pool is not None else None,
+                    _scratch.take((kh * kw, (s.stop - s.start) * cells, c), dtype) if dxp is not None else None)
+                   for s in halves]
 
         def part(i, s):
+            """Again one pool window offset k at a time: dz[k] = gp · 1[a = k] feeds dkernel and dx."""
             m = s.stop - s.start
             gp = g[s].reshape(m * cells, f)
             if relu:
                 gp = gp * (out[s].reshape(m * cells, f) > 0)
-            d = gp
-            if pool is not None:                                     # dz[k] = gp · 1[a = k]
-                d = dz[rows(s)]
-                a = saved.offsets[s.start * cells:s.stop * cells]
-                for k, dk_block in enumerate(d.reshape(k_count, m * cells, f)):
-                    np.multiply(gp, a == k, out=dk_block)
-            dk = saved.cols[rows(s)].T @ d if kernel.requires_grad else None
-            db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
-            if dxp is not None:                                     # dx = col2im(dz · kernelᵀ)
-                np.matmul(d, wt, out=dcols[i])                      # (KH·KW, rows, C)
-                for kk in range(kh * kw):
-                    ki, kj = divmod(kk, kw)
-                    slabs = dcols[i][kk].reshape(k_count, m, qh, qw, c)
-                    for k in range(k_count):
-                        r0, c0 = (k // pw) * sh + ki, (k % pw) * sw + kj
+            block = saved.cols[rows(s)].reshape(k_count, m * cells, depth)
+            a = None if pool is None else saved.offsets[s.start * cells:s.stop * cells]
+            dz, dcols = scratch[i]
+            dk = None
+            for k in range(k_count):
+                d = gp if pool is None else np.multiply(gp, a == k, out=dz)
+                if kernel.requires_grad:                            # dkernel = Σ_k cols[k]ᵀ · dz[k]
+                    dk = block[k].T @ d if dk is None else np.add(dk, block[k].T @ d, out=dk)
+                if dxp is not None:                                 # dx = col2im(dz[k] · kernelᵀ)
+                    np.matmul(d, wt, out=dcols)                     # (KH·KW, m·cells, C)
+                    pi, pj = divmod(k, pw)
+                    for kk in range(kh * kw):
+                        r0, c0 = pi * sh + kk // kw, pj * sw + kk % kw
                         dxp[s, r0:r0 + (qh - 1) * ph * sh + 1:ph * sh, c0:c0 + (qw - 1) * pw * sw + 1:pw * sw] \
-                            += slabs[k]
+                            += dcols[kk].reshape(m, qh, qw, c)
+            db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
             return dk, db
         results = _parallel.map_halves(part, n)
-        _scratch.give(dz, *dcols)
+        _scratch.give(*[a for pair in scratch for a in pair])
         dk = db = None
         if kernel.requires_grad:
             dk = results[0][0] if len(results) == 1 else results[0][0] + results[1][0]
