@@ -18,6 +18,9 @@ blocks. And conv outputs that no pool window uses (the last row and column of a 
     gp = g · 1[out > 0]                dz[k] = gp · 1[a = k]
     dkernel = Σ_halves colsᵀ·dz         dbias = Σ gp          dx = col2im(dz · kernelᵀ)
 
+(dz is also laid back onto the conv output's grid for dx, so that col2im is one strided add per
+kernel offset rather than one per kernel offset and window offset.)
+
 Without pooling there is one offset (k = 0) and ``dz = gp``. One difference from the separate ops:
 the window's maximum is taken before the bias is added, so two values that differ by less than
 the rounding of ``+ bias`` are not a tie here; the forward values are the same, and the gradient
@@ -113,35 +116,43 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
         g = np.ascontiguousarray(g)
         dxp = np.zeros(xp.shape, dtype) if x.requires_grad else None
         wt = wm.reshape(kh * kw, c, f).transpose(0, 2, 1)           # (KH·KW, F, C)
-        scratch = [(_scratch.take(((s.stop - s.start) * cells, f), dtype) if pool is not None else None,
-                    _scratch.take((kh * kw, (s.stop - s.start) * cells, c), dtype) if dxp is not None else None)
-                   for s in halves]
+        scratch = []
+        for s in halves:
+            m = s.stop - s.start
+            scratch.append((_scratch.take((k_count * m * cells, f), dtype) if pool is not None else None,
+                            _scratch.take((m, ph * qh, pw * qw, f), dtype) if pool is not None and dxp is not None
+                            else None,
+                            _scratch.take((kh * kw, m * k_count * cells, c), dtype) if dxp is not None else None))
 
         def part(i, s):
-            """Again one pool window offset k at a time: dz[k] = gp · 1[a = k] feeds dkernel and dx."""
+            """dz[k] = gp · 1[a = k] (rows in cols' order) for dkernel; the same on the conv output's
+            grid for dx, so that col2im is one strided add per kernel offset."""
             m = s.stop - s.start
             gp = g[s].reshape(m * cells, f)
             if relu:
                 gp = gp * (out[s].reshape(m * cells, f) > 0)
-            block = saved.cols[rows(s)].reshape(k_count, m * cells, depth)
-            a = None if pool is None else saved.offsets[s.start * cells:s.stop * cells]
-            dz, dcols = scratch[i]
-            dk = None
-            for k in range(k_count):
-                d = gp if pool is None else np.multiply(gp, a == k, out=dz)
-                if kernel.requires_grad:                            # dkernel = Σ_k cols[k]ᵀ · dz[k]
-                    dk = block[k].T @ d if dk is None else np.add(dk, block[k].T @ d, out=dk)
-                if dxp is not None:                                 # dx = col2im(dz[k] · kernelᵀ)
-                    np.matmul(d, wt, out=dcols)                     # (KH·KW, m·cells, C)
-                    pi, pj = divmod(k, pw)
-                    for kk in range(kh * kw):
-                        r0, c0 = pi * sh + kk // kw, pj * sw + kk % kw
-                        dxp[s, r0:r0 + (qh - 1) * ph * sh + 1:ph * sh, c0:c0 + (qw - 1) * pw * sw + 1:pw * sw] \
-                            += dcols[kk].reshape(m, qh, qw, c)
+            dz, grid, dcols = scratch[i]
+            if pool is None:
+                dz, grid = gp, gp.reshape(m, qh, qw, f)
+            else:
+                a = saved.offsets[s.start * cells:s.stop * cells]
+                blocks = dz.reshape(k_count, m * cells, f)
+                for k in range(k_count):
+                    np.multiply(gp, a == k, out=blocks[k])
+                    if grid is not None:                            # (the same block, on the grid)
+                        pi, pj = divmod(k, pw)
+                        grid[:, pi::ph, pj::pw] = blocks[k].reshape(m, qh, qw, f)
+            dk = saved.cols[rows(s)].T @ dz if kernel.requires_grad else None   # dkernel = colsᵀ · dz
             db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
+            if dxp is not None:                                     # dx = col2im(dz · kernelᵀ)
+                np.matmul(grid.reshape(-1, f), wt, out=dcols)       # (KH·KW, m·OH'·OW', C)
+                for kk in range(kh * kw):
+                    ki, kj = divmod(kk, kw)
+                    dxp[s, ki:ki + (ph * qh - 1) * sh + 1:sh, kj:kj + (pw * qw - 1) * sw + 1:sw] \
+                        += dcols[kk].reshape(m, ph * qh, pw * qw, c)
             return dk, db
         results = _parallel.map_halves(part, n)
-        _scratch.give(*[a for pair in scratch for a in pair])
+        _scratch.give(*[a for arrays in scratch for a in arrays])
         dk = db = None
         if kernel.requires_grad:
             dk = results[0][0] if len(results) == 1 else results[0][0] + results[1][0]
