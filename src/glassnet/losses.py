@@ -330,12 +330,16 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     rows = np.arange(labels.size)
     p2 = p.reshape(-1, p.shape[-1])                               # (rows, K)
     if logits is not None or from_logits:
-        log_s, s = _log_softmax(p2, -1)                          # e^(z − max z) may underflow to 0
+        shifted = p2 - p2.max(axis=-1, keepdims=True)             # z − max z (nothing overflows)
+        shifted_y = shifted[rows, labels]
+        e = np.exp(shifted, out=shifted)                          # may underflow to 0
+        total = e.sum(axis=-1, keepdims=True)
+        s = np.divide(e, total, out=e)                            # softmax(z)
         other_axis = (logits is not None and y_pred.op == "softmax" and p2.size
                       and np.abs(s[0] - p_arr.reshape(p2.shape)[0]).max() > 1e-4)
         if other_axis:                                            # the softmax was over another axis: no fusion
             return sparse_categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
-        out = -log_s[rows, labels]                                # logsumexp(z) − z_y
+        out = np.log(total[:, 0]) - shifted_y                     # logsumexp(z) − z_y
         delta = s                                                 # softmax(z) − onehot(y)
         delta[rows, labels] -= 1
     else:
