@@ -743,3 +743,39 @@ def test_float64_layers_without_floatx():
     out = model(Tensor(x))
     assert out.dtype == np.float64 and all(w.dtype == np.float64 for w in model.get_weights())
     np.testing.assert_allclose(out.data, reference_forward(model, x)[0].data, **TIGHT)
+
+
+def test_predictions_from_several_threads_at_once():
+    """Several threads share the worker thread and the scratch free list: each gets its own answer."""
+    model = cnn()
+    rng = np.random.default_rng(41)
+    inputs = [rng.random((6, 13, 13, 2), dtype=np.float32) for _ in range(4)]
+    expected = [model.layer_outputs(x)[-1] for x in inputs]            # layer by layer, one thread
+    results, errors = {}, []
+
+    def run(i):
+        try:
+            for _ in range(25):
+                results[i] = model.predict(inputs[i], verbose=0)
+                np.testing.assert_allclose(results[i], expected[i], rtol=1e-5, atol=1e-6)
+        except Exception as exc:                                          # noqa: BLE001 (reported below)
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert sorted(results) == [0, 1, 2, 3]
+
+
+def test_a_gc_pass_inside_the_free_list_does_not_deadlock():
+    """A Saved freed by the cyclic GC while the free list's lock is held must not hang (RLock)."""
+    class Cycle:
+        pass
+    node = Cycle()
+    node.me, node.saved = node, _scratch.Saved(a=np.empty(3))        # freed only by the cyclic GC
+    del node
+    with _scratch._LOCK:
+        gc.collect()                                                    # Saved.__del__ → give → _LOCK again
+    _scratch.clear()

@@ -7,8 +7,11 @@ faults. ``take`` hands out an array that an earlier step gave back (or a new one
 its arrays back when the graph that holds it is freed, so a buffer is never reused while a
 graph can still read it (``retain_graph=True`` included).
 """
+import threading
+
 import numpy as np
 
+_LOCK = threading.RLock()  # models may be called from several threads (and a GC pass may free a Saved)
 _FREE = {}            # (shape, dtype) -> arrays nobody uses now
 _PER_SHAPE = 2        # keep at most this many arrays of one shape ...
 _SHAPES = 24          # ... and of this many shapes (the oldest shape is dropped first)
@@ -16,20 +19,24 @@ _SHAPES = 24          # ... and of this many shapes (the oldest shape is dropped
 
 def take(shape, dtype):
     """An uninitialised array of ``shape`` and ``dtype``: a given-back one when there is one."""
-    free = _FREE.get((shape, np.dtype(dtype)))
-    return free.pop() if free else np.empty(shape, dtype)
+    with _LOCK:
+        free = _FREE.get((shape, np.dtype(dtype)))
+        if free:
+            return free.pop()
+    return np.empty(shape, dtype)
 
 
 def give(*arrays):
     """Put arrays back for later ``take`` calls (the caller must not use them any more)."""
-    for a in arrays:
-        if a is None:
-            continue
-        free = _FREE.setdefault((a.shape, a.dtype), [])
-        if len(free) < _PER_SHAPE:
-            free.append(a)
-        if len(_FREE) > _SHAPES:
-            del _FREE[next(iter(_FREE))]
+    with _LOCK:
+        for a in arrays:
+            if a is None:
+                continue
+            free = _FREE.setdefault((a.shape, a.dtype), [])
+            if len(free) < _PER_SHAPE:
+                free.append(a)
+            if len(_FREE) > _SHAPES:
+                del _FREE[next(iter(_FREE))]
 
 
 class Saved:
@@ -45,4 +52,5 @@ class Saved:
 
 def clear():
     """Forget every kept array (tests; ``utils.clear_session``)."""
-    _FREE.clear()
+    with _LOCK:
+        _FREE.clear()
