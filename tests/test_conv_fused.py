@@ -8,6 +8,9 @@ ops, PyTorch, finite differences, or a rule written out here.
 """
 import gc
 import itertools
+import os
+import select
+import signal
 import threading
 
 import numpy as np
@@ -779,3 +782,34 @@ def test_a_gc_pass_inside_the_free_list_does_not_deadlock():
     with _scratch._LOCK:
         gc.collect()                                                    # Saved.__del__ → give → _LOCK again
     _scratch.clear()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_worker_thread(monkeypatch):
+    """After the parent used the worker thread, a forked child (multiprocessing's default on Linux)
+    must not wait forever on the parent's thread, which the child does not have."""
+    monkeypatch.setattr(_parallel, "_CORES", 2)
+    model = cnn()
+    x = np.random.default_rng(43).random((6, 13, 13, 2), dtype=np.float32)
+    with _blas.blas_threads(1):
+        expected = model(x)                                              # starts the worker here
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                                          # the child
+        try:
+            with _blas.blas_threads(1):
+                ok = np.allclose(model(x), expected, rtol=1e-6, atol=1e-7)
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = b""
+    for _ in range(100):                                                  # up to 10 s
+        if select.select([read], [], [], 0.1)[0]:
+            answer = os.read(read, 1)
+            break
+    os.close(read)
+    if not answer:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert answer == b"1", "the forked child hung or computed a wrong answer"

@@ -51,6 +51,16 @@ def _in_thread(fn, errors, *args):
         return fn(*args)
 
 
+def _forget_worker():
+    """In a forked child the worker thread does not exist: start a new one on first use."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker)
+
+
 def _worker():
     global _POOL
     if _POOL is None:

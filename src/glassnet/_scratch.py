@@ -7,6 +7,7 @@ faults. ``take`` hands out an array that an earlier step gave back (or a new one
 its arrays back when the graph that holds it is freed, so a buffer is never reused while a
 graph can still read it (``retain_graph=True`` included).
 """
+import os
 import threading
 
 import numpy as np
@@ -37,6 +38,16 @@ def give(*arrays):
                 free.append(a)
             if len(_FREE) > _SHAPES:
                 del _FREE[next(iter(_FREE))]
+
+
+def _after_fork():
+    """A forked child starts with a fresh lock (another thread may have held it at the fork)."""
+    global _LOCK
+    _LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 class Saved:
