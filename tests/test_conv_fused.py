@@ -813,3 +813,15 @@ def test_a_forked_child_gets_its_own_worker_thread(monkeypatch):
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     assert answer == b"1", "the forked child hung or computed a wrong answer"
+
+
+def test_changing_the_activation_after_build_is_honoured():
+    """The fused plan is made at build(); a Conv2D whose activation changes later must not keep
+    running as ReLU + pooling in one op."""
+    model = cnn()
+    x = np.random.default_rng(44).random((4, 13, 13, 2), dtype=np.float32)
+    model.predict(x, verbose=0)
+    model.layers[0].activation = activations.get("tanh")
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.layer_outputs(x)[-1], rtol=1e-5, atol=1e-6)
+    ref, _ = reference_forward(model, x)
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.data, rtol=1e-5, atol=1e-6)

@@ -21,12 +21,16 @@ blocks. And conv outputs that no pool window uses (the last row and column of a 
 (dz is also laid back onto the conv output's grid for dx, so that col2im is one strided add per
 kernel offset rather than one per kernel offset and window offset.)
 
-Without pooling there is one offset (k = 0) and ``dz = gp``. One difference from the separate ops:
-the window's maximum is taken before the bias is added, so two values that differ by less than
-the rounding of ``+ bias`` are not a tie here; the forward values are the same, and the gradient
-goes to the larger one (the separate ops and PyTorch give it to the first of the rounded equals). The large arrays (cols, z, dz, the
-column gradients) come from ``_scratch``'s free list. Tested against the three separate ops and
-PyTorch in tests/test_conv_fused.py.
+Without pooling there is one offset (k = 0) and ``dz = gp``. Each half runs the forward pass one
+window offset at a time (its im2col block, its product, the running maximum), so each block is used
+while it is in cache. The large arrays (cols, one offset's z, dz, the column gradients) come from
+``_scratch``'s free list.
+
+One difference from the separate ops: the window's maximum is taken before the bias is added, so
+two values that differ by less than the rounding of ``+ bias`` are not a tie here. The forward
+values are the same; the gradient goes to the larger one, where the separate ops and PyTorch give
+it to the first of the rounded equals. Tested against the three separate ops, PyTorch and finite
+differences in tests/test_conv_fused.py.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view

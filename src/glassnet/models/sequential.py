@@ -1,6 +1,4 @@
 """Sequential: a plain stack of layers, each feeding the next (``keras.Sequential``)."""
-import functools
-
 import numpy as np
 
 from .. import config, conv_fused
@@ -26,12 +24,22 @@ def _fused_plan(layers, calls):
         layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(layer, Conv2D) and layer.fuses_pooling and type(after) is MaxPooling2D \
                 and conv_fused.can_pool(after):
-            plan.append((functools.partial(layer.call_pooled, pool_size=after.pool_size), False))
+            plan.append((_conv_then_pool(layer, after), False))
             i += 2
         else:
             plan.append(calls[i])
             i += 1
     return plan
+
+
+def _conv_then_pool(conv, pool):
+    """One plan step for a Conv2D and the MaxPooling2D after it: fused while they still qualify
+    (an activation or pooling setting changed after build() falls back to the two calls)."""
+    def step(x):
+        if conv.fuses_pooling and conv_fused.can_pool(pool):
+            return conv.call_pooled(x, pool.pool_size)
+        return pool.call(conv.call(x))
+    return step
 
 
 class Sequential(Trainer):
