@@ -825,3 +825,17 @@ def test_changing_the_activation_after_build_is_honoured():
     np.testing.assert_allclose(model.predict(x, verbose=0), model.layer_outputs(x)[-1], rtol=1e-5, atol=1e-6)
     ref, _ = reference_forward(model, x)
     np.testing.assert_allclose(model.predict(x, verbose=0), ref.data, rtol=1e-5, atol=1e-6)
+
+
+def test_the_free_list_keeps_at_most_max_bytes(fresh_scratch, monkeypatch):
+    monkeypatch.setattr(_scratch, "_MAX_BYTES", 1000)
+    small, big = np.empty(100, np.float32), np.empty(300, np.float32)        # 400 and 1,200 bytes
+    _scratch.give(big)
+    assert _scratch.kept_bytes() == 0                                      # larger than the cap alone
+    _scratch.give(small, np.empty(100, np.float32), np.empty(50, np.float64))   # 400 + 400 + 400 > 1000
+    assert _scratch.kept_bytes() == 800
+    x = Tensor(np.random.default_rng(45).random((4, 40, 40, 3)), requires_grad=True)
+    out = conv_fused.conv2d_block(x, Tensor(np.ones((3, 3, 3, 8))), relu=True, pool=(2, 2))
+    out.backward(np.ones(out.shape))
+    del out
+    assert _scratch.kept_bytes() <= 1000                                   # its MB-sized arrays were let go

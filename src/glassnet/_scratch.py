@@ -15,7 +15,9 @@ import numpy as np
 _LOCK = threading.RLock()  # models may be called from several threads (and a GC pass may free a Saved)
 _FREE = {}            # (shape, dtype) -> arrays nobody uses now
 _PER_SHAPE = 2        # keep at most this many arrays of one shape ...
-_SHAPES = 24          # ... and of this many shapes (the oldest shape is dropped first)
+_SHAPES = 24          # ... and of this many shapes (the oldest shape is dropped first) ...
+_MAX_BYTES = 256 << 20   # ... and of this many bytes in all: a one-off call on a huge batch
+                         # (model(x) on 10,000 images) leaves nothing large behind
 
 
 def take(shape, dtype):
@@ -31,13 +33,19 @@ def give(*arrays):
     """Put arrays back for later ``take`` calls (the caller must not use them any more)."""
     with _LOCK:
         for a in arrays:
-            if a is None:
+            if a is None or a.nbytes + kept_bytes() > _MAX_BYTES:
                 continue
             free = _FREE.setdefault((a.shape, a.dtype), [])
             if len(free) < _PER_SHAPE:
                 free.append(a)
             if len(_FREE) > _SHAPES:
                 del _FREE[next(iter(_FREE))]
+
+
+def kept_bytes():
+    """Bytes held by the free list now."""
+    with _LOCK:
+        return sum(a.nbytes for free in _FREE.values() for a in free)
 
 
 def _after_fork():
