@@ -16,8 +16,8 @@ _LOCK = threading.RLock()  # models may be called from several threads (and a GC
 _FREE = {}            # (shape, dtype) -> arrays nobody uses now
 _PER_SHAPE = 2        # keep at most this many arrays of one shape ...
 _SHAPES = 24          # ... and of this many shapes (the oldest shape is dropped first) ...
-_MAX_BYTES = 256 << 20   # ... and of this many bytes in all: a one-off call on a huge batch
-                         # (model(x) on 10,000 images) leaves nothing large behind
+_MAX_BYTES = 128 << 20   # ... and of this many bytes in all, which bounds what a one-off call on
+                         # a huge batch leaves behind (utils.clear_session() lets go of all of it)
 
 
 def take(shape, dtype):
