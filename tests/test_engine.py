@@ -221,3 +221,28 @@ def test_a_second_backward_through_a_freed_graph_is_an_error_not_a_silent_no_op(
     with pytest.raises(RuntimeError, match=r"already freed"):
         middle.sum().backward()             # middle's own graph went with the first backward
     np.testing.assert_array_equal(a.grad, [6.0, 6.0])
+
+
+def test_no_grad_is_per_thread():
+    """Grad mode belongs to a thread (as in PyTorch): overlapping no_grad() blocks in two threads
+    must leave recording on everywhere afterwards, and one thread's block must not reach another."""
+    import threading
+    inside, go_on, seen = threading.Event(), threading.Event(), {}
+
+    def other():
+        with no_grad():
+            inside.set()
+            go_on.wait(5)
+            seen["other"] = is_grad_enabled()
+    t = threading.Thread(target=other)
+    with no_grad():                      # entered before the other thread's block ...
+        t.start()
+        inside.wait(5)
+    seen["main, between"] = is_grad_enabled()   # ... and left while it is still open
+    go_on.set()
+    t.join()
+    assert seen == {"other": False, "main, between": True}
+    assert is_grad_enabled()
+    a = Tensor(2.0, requires_grad=True)
+    (a * a).backward()
+    assert float(a.grad) == 4.0

@@ -16,28 +16,35 @@ Shape letters used in docstrings across glassnet: N batch, D input features, U u
 H/W height/width, C channels, F filters, KH/KW kernel, SH/SW strides, OH/OW output size.
 """
 import contextlib
+import threading
 
 import numpy as np
 
 from . import config
 
-_GRAD_ENABLED = True
+
+class _GradMode(threading.local):
+    """Whether ops record a graph, per thread (as PyTorch's grad mode): one thread's ``no_grad()``
+    must not switch recording off, or back on, for another."""
+    enabled = True
+
+
+_MODE = _GradMode()
 
 
 @contextlib.contextmanager
 def no_grad():
-    """Within this block ops record no graph (inference, optimizer updates)."""
-    global _GRAD_ENABLED
-    previous = _GRAD_ENABLED
-    _GRAD_ENABLED = False
+    """Within this block ops record no graph (inference, optimizer updates); this thread only."""
+    previous = _MODE.enabled
+    _MODE.enabled = False
     try:
         yield
     finally:
-        _GRAD_ENABLED = previous
+        _MODE.enabled = previous
 
 
 def is_grad_enabled():
-    return _GRAD_ENABLED
+    return _MODE.enabled
 
 
 def _as_dtype(dtype):
@@ -301,7 +308,7 @@ def make(out, parents, backward, op):
     t = Tensor.__new__(Tensor)
     t.data, t.grad, t.op, t._logits = out, None, op, None
     t.requires_grad, t._parents, t._backward = False, (), None
-    if _GRAD_ENABLED:
+    if _MODE.enabled:
         for p in parents:                  # (a plain loop: any(generator) costs more per op)
             if p.requires_grad:
                 t.requires_grad, t._parents, t._backward = True, parents, backward
