@@ -2,9 +2,9 @@
 
 The conv layers split each batch into two halves and process them independently: NumPy lets go of
 the GIL inside matrix products and large elementwise loops, so a second thread working on the
-second half keeps the second core busy (measured on 2 cores: a conv layer's matrix product 2.06 →
-1.07 ms, the same gain as a 2-thread BLAS, and the memory-bound im2col, pooling and col2im gain as
-much, which a threaded BLAS can't give).
+second half keeps the second core busy. The products scale well (measured on 2 cores: a conv
+layer's product 2.06 → 1.07 ms, as with a 2-thread BLAS); the short memory-bound calls in between
+gain less, since each NumPy call hands the GIL back and forth (see docs/benchmarks.md).
 
 The split depends only on the batch size, never on the number of cores or threads, so a seeded
 run gives the same numbers bit for bit on one core or two. Threads are used only while the BLAS

@@ -32,14 +32,16 @@ def take(shape, dtype):
 def give(*arrays):
     """Put arrays back for later ``take`` calls (the caller must not use them any more)."""
     with _LOCK:
+        kept = kept_bytes()
         for a in arrays:
-            if a is None or a.nbytes + kept_bytes() > _MAX_BYTES:
+            if a is None or kept + a.nbytes > _MAX_BYTES:
                 continue
             free = _FREE.setdefault((a.shape, a.dtype), [])
             if len(free) < _PER_SHAPE:
                 free.append(a)
+                kept += a.nbytes
             if len(_FREE) > _SHAPES:
-                del _FREE[next(iter(_FREE))]
+                kept -= sum(b.nbytes for b in _FREE.pop(next(iter(_FREE))))
 
 
 def kept_bytes():

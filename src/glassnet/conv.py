@@ -18,7 +18,8 @@ The fast path (``conv2d``) is one matrix product: ``im2col`` copies every KH×KW
 ``col2im`` adds each patch gradient back where its pixels came from (a loop over the KH·KW kernel
 offsets only). Conv2D layers run the same products through ``conv_fused.conv2d_block``, which
 also folds in the ReLU and a following max pooling and splits the batch over two cores; ``conv2d``
-is the plain form (used by the look-inside plots, and as that block's reference in the tests). ``conv2d_naive`` / ``max_pool2d_naive`` / ``avg_pool2d_naive`` are the loop definitions
+is the plain form (used by the look-inside plots, and as that block's reference in the tests).
+``conv2d_naive`` / ``max_pool2d_naive`` / ``avg_pool2d_naive`` are the loop definitions
 the fast ops are tested against. Shapes: N batch, H/W size, C channels, F filters, KH/KW kernel,
 SH/SW strides, OH/OW output size.
 """
