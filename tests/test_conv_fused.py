@@ -97,6 +97,19 @@ def mode(request, monkeypatch):
         yield request.param
 
 
+@pytest.fixture(params=["rows", "transposed"])
+def layout(request, monkeypatch):
+    """Store im2col as (rows, depth) or as (depth, rows) whatever the channel count (by default the
+    transposed layout is kept for few channels, see conv_fused._FEW_CHANNELS)."""
+    monkeypatch.setattr(conv_fused, "_FEW_CHANNELS", 0 if request.param == "rows" else 1 << 30)
+    return request.param
+
+
+def cols_shape(rows, depth, channels):
+    """The shape of the im2col scratch array for a layer with this many input channels."""
+    return (depth, rows) if channels <= conv_fused._FEW_CHANNELS else (rows, depth)
+
+
 @pytest.fixture
 def worker_calls(monkeypatch):
     """The names of the threads that ran a worker half (``_parallel._in_thread``)."""
@@ -151,7 +164,7 @@ def test_block_equals_unfused_float64(geom, pool, relu, strides, padding, use_bi
 @pytest.mark.parametrize("strides, padding, pool", [((2, 1), "same", (2, 2)), ((1, 2), "valid", (3, 2)),
                                                     ((2, 1), "valid", None), ((1, 2), "same", (2, 3))])
 @pytest.mark.parametrize("n", [2, 3])
-def test_block_unequal_strides_equals_unfused(mode, n, strides, padding, pool):
+def test_block_unequal_strides_equals_unfused(mode, layout, n, strides, padding, pool):
     x, k, b = data(n, 11, 9, 3, 4, (3, 2), seed=7)
     kwargs = dict(strides=strides, padding=padding, relu=True, pool=pool)
     assert_same(run(conv_fused.conv2d_block, x, k, b, **kwargs), run(unfused, x, k, b, **kwargs), **TIGHT)
@@ -160,7 +173,7 @@ def test_block_unequal_strides_equals_unfused(mode, n, strides, padding, pool):
 @pytest.mark.parametrize("n, pool, relu, padding", [
     (5, (2, 2), True, "valid"), (3, (3, 3), False, "same"), (2, (2, 3), True, "same"),
     (7, None, True, "valid"), (4, None, False, "same"), (1, (2, 2), True, "valid")])
-def test_block_equals_unfused_in_both_modes(mode, n, pool, relu, padding):
+def test_block_equals_unfused_in_both_modes(mode, layout, n, pool, relu, padding):
     x, k, b = data(n, 13, 11, 4, 5, (3, 3), seed=11)
     kwargs = dict(strides=1, padding=padding, relu=relu, pool=pool)
     assert_same(run(conv_fused.conv2d_block, x, k, b, **kwargs), run(unfused, x, k, b, **kwargs), **TIGHT)
@@ -182,7 +195,7 @@ def test_unused_conv_outputs_are_not_computed(monkeypatch):
     xt = Tensor(x, requires_grad=True)
     out = conv_fused.conv2d_block(xt, Tensor(k), Tensor(b), relu=True, pool=(2, 2))
     assert out.shape == (3, 6, 6, 4)
-    assert (3 * 4 * 6 * 6, 3 * 3 * 2) in shapes and not any(s[0] == 3 * 13 * 13 for s in shapes)
+    assert cols_shape(3 * 4 * 6 * 6, 3 * 3 * 2, 2) in shapes and not any(3 * 13 * 13 in s for s in shapes)
     # the last row and column of x feed only conv outputs no window uses: their gradient is 0
     out.backward(np.ones(out.shape))
     assert not xt.grad[:, 14].any() and not xt.grad[:, :, 14].any()
@@ -367,7 +380,7 @@ def test_no_grad_inference(fresh_scratch, pool):
     np.testing.assert_allclose(out.data, unfused(Tensor(x), Tensor(k), Tensor(b), relu=True, pool=pool).data,
                                **TIGHT)
     rows = 5 * 7 * 6 if pool is None else 5 * 4 * 3 * 3            # conv 7×6; pooled: 4 offsets × 3×3 cells
-    cols_key = ((rows, 3 * 3 * 3), np.dtype(np.float64))
+    cols_key = (cols_shape(rows, 3 * 3 * 3, 3), np.dtype(np.float64))
     assert len(fresh_scratch.get(cols_key, [])) == 1                    # im2col went straight back
     assert not any(key[1] == np.uint8 for key in fresh_scratch)
 
@@ -413,7 +426,7 @@ def test_two_graphs_alive_at_once(mode, pool):
 
 def test_freed_graph_gives_its_buffers_back(fresh_scratch):
     n, h, w, c, f = 3, 9, 9, 2, 4                     # conv 7×7, pooled 2×2 → 3×3 (K = 4 offsets, 9 cells)
-    cols_key = ((n * 4 * 9, 3 * 3 * c), np.dtype(np.float64))
+    cols_key = (cols_shape(n * 4 * 9, 3 * 3 * c, c), np.dtype(np.float64))
     offsets_key = ((n * 9, f), np.dtype(np.uint8))
     z_keys = [((m * 9, f), np.dtype(np.float64)) for m in (2, 1)]   # one offset's conv output, per half
     x, k, b = data(n, h, w, c, f, (3, 3), seed=24)

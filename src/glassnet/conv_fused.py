@@ -40,6 +40,9 @@ from .conv import _crop, _geometry, _pair, pad
 from .engine import is_grad_enabled, make
 
 
+_FEW_CHANNELS = 3
+
+
 def _keep_max(zk, k, out, offsets):
     """out = max(out, zk), and offsets = k where zk is strictly larger (a tie keeps the first offset).
 
@@ -78,11 +81,20 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
     parents = (x, kernel) if bias is None else (x, kernel, bias)
     need_grad = is_grad_enabled() and any(t.requires_grad for t in parents)
 
-    def rows(s):                                     # the rows of cols that belong to samples s
-        return slice(s.start * k_count * cells, s.stop * k_count * cells)
+    # cols is stored transposed, (depth, rows), when there are few input channels: the im2col copy
+    # then runs along pooled columns rather than along c values (im2col and product for 3×3 kernels,
+    # 32 filters, measured: c = 1 0.36 → 0.21 ms, c = 3 0.55 → 0.51 ms; from c = 4 on, slower)
+    transposed = c <= _FEW_CHANNELS
+
+    def blocks(cols, s):
+        """The rows of cols that belong to samples s, one (m·cells, depth) matrix per window offset."""
+        r = slice(s.start * k_count * cells, s.stop * k_count * cells)
+        if transposed:
+            return cols[:, r].reshape(depth, k_count, -1).transpose(1, 2, 0)
+        return cols[r].reshape(k_count, -1, depth)
 
     out = np.empty((n, qh, qw, f), dtype)
-    cols = _scratch.take((n * k_count * cells, depth), dtype)
+    cols = _scratch.take((depth, n * k_count * cells) if transposed else (n * k_count * cells, depth), dtype)
     offset_type = np.uint8 if k_count <= 256 else np.intp
     offsets = _scratch.take((n * cells, f), offset_type) if pool is not None and need_grad else None
     halves = _parallel.halves(n)
@@ -92,18 +104,22 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
         """One pool window offset at a time, so each block of cols and z is used while in cache."""
         m = s.stop - s.start
         windows = sliding_window_view(xp[s], (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (m, OH, OW, C, KH, KW)
-        block = cols[rows(s)].reshape(k_count, m, qh, qw, kh, kw, c)
+        cols_k = blocks(cols, s)
+        if transposed:                               # (k, m, qh, qw, kh, kw, c) views of the block
+            block = cols_k.transpose(0, 2, 1).reshape(k_count, kh, kw, c, m, qh, qw).transpose(0, 4, 5, 6, 1, 2, 3)
+        else:
+            block = cols_k.reshape(k_count, m, qh, qw, kh, kw, c)
         o = out[s].reshape(m * cells, f)
         a = None if offsets is None else offsets[s.start * cells:s.stop * cells]
         for k in range(k_count):
             pi, pj = divmod(k, pw)
             np.copyto(block[k], windows[:, pi::ph, pj::pw][:, :qh, :qw].transpose(0, 1, 2, 4, 5, 3))
             if k == 0:                               # z for offset 0 goes straight into out
-                np.matmul(block[0].reshape(m * cells, depth), wm, out=o)
+                np.matmul(cols_k[0], wm, out=o)
                 if a is not None:
                     a.fill(0)
             else:
-                np.matmul(block[k].reshape(m * cells, depth), wm, out=zk[i])
+                np.matmul(cols_k[k], wm, out=zk[i])
                 _keep_max(zk[i], k, o, a)
         if b is not None:
             o += b
@@ -123,30 +139,35 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
         scratch = []
         for s in halves:
             m = s.stop - s.start
-            scratch.append((_scratch.take((k_count * m * cells, f), dtype) if pool is not None else None,
+            scratch.append((_scratch.take((m * cells, f), dtype) if pool is not None else None,
                             _scratch.take((m, ph * qh, pw * qw, f), dtype) if pool is not None and dxp is not None
                             else None,
                             _scratch.take((kh * kw, m * k_count * cells, c), dtype) if dxp is not None else None))
 
         def part(i, s):
-            """dz[k] = gp · 1[a = k] (rows in cols' order) for dkernel; the same on the conv output's
-            grid for dx, so that col2im is one strided add per kernel offset."""
+            """dz[k] = gp · 1[a = k], one window offset at a time (so that dz[k] is used while in
+            cache): dkernel += cols[k]ᵀ · dz[k], and dz[k] laid on the conv output's grid for dx, so
+            that col2im is one strided add per kernel offset."""
             m = s.stop - s.start
             gp = g[s].reshape(m * cells, f)
             if relu:
                 gp = gp * (out[s].reshape(m * cells, f) > 0)
             dz, grid, dcols = scratch[i]
+            cols_k = blocks(saved.cols, s)
+            dk = np.zeros((depth, f), dtype) if kernel.requires_grad else None
             if pool is None:
-                dz, grid = gp, gp.reshape(m, qh, qw, f)
+                grid = gp.reshape(m, qh, qw, f)
+                if dk is not None:
+                    np.matmul(cols_k[0].T, gp, out=dk)
             else:
                 a = saved.offsets[s.start * cells:s.stop * cells]
-                blocks = dz.reshape(k_count, m * cells, f)
                 for k in range(k_count):
-                    np.multiply(gp, a == k, out=blocks[k])
+                    np.multiply(gp, a == k, out=dz)
+                    if dk is not None:                              # dkernel += cols[k]ᵀ · dz[k]
+                        dk += cols_k[k].T @ dz
                     if grid is not None:                            # (the same block, on the grid)
                         pi, pj = divmod(k, pw)
-                        grid[:, pi::ph, pj::pw] = blocks[k].reshape(m, qh, qw, f)
-            dk = saved.cols[rows(s)].T @ dz if kernel.requires_grad else None   # dkernel = colsᵀ · dz
+                        grid[:, pi::ph, pj::pw] = dz.reshape(m, qh, qw, f)
             db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
             if dxp is not None:                                     # dx = col2im(dz · kernelᵀ)
                 np.matmul(grid.reshape(-1, f), wt, out=dcols)       # (KH·KW, m·OH'·OW', C)
