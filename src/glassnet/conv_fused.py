@@ -16,15 +16,17 @@ blocks. And conv outputs that no pool window uses (the last row and column of a 
 2×2) are never computed. Backward::
 
     gp = g · 1[out > 0]                dz[k] = gp · 1[a = k]
-    dkernel = Σ_halves colsᵀ·dz         dbias = Σ gp          dx = col2im(dz · kernelᵀ)
+    dkernel = Σ_halves Σ_k cols[k]ᵀ·dz[k]     dbias = Σ gp     dx = col2im(dz · kernelᵀ)
 
 (dz is also laid back onto the conv output's grid for dx, so that col2im is one strided add per
 kernel offset rather than one per kernel offset and window offset.)
 
-Without pooling there is one offset (k = 0) and ``dz = gp``. Each half runs the forward pass one
-window offset at a time (its im2col block, its product, the running maximum), so each block is used
-while it is in cache. The large arrays (cols, one offset's z, dz, the column gradients) come from
-``_scratch``'s free list.
+Without pooling there is one offset (k = 0) and ``dz = gp``. Each half runs both passes one window
+offset at a time (forward: its im2col block, its product, the running maximum; backward: dz[k] and
+its dkernel product), so each block is used while it is in cache. With few input channels (c ≤ 3,
+an image model's first layer) cols is stored transposed, (depth, rows), which makes the im2col copy
+run along pooled columns rather than along c values. The large arrays (cols, one offset's z and dz,
+the column gradients) come from ``_scratch``'s free list.
 
 One difference from the separate ops: the window's maximum is taken before the bias is added, so
 two values that differ by less than the rounding of ``+ bias`` are not a tie here. The forward
@@ -40,7 +42,7 @@ from .conv import _crop, _geometry, _pair, pad
 from .engine import is_grad_enabled, make
 
 
-_FEW_CHANNELS = 3
+_FEW_CHANNELS = 3          # up to this many input channels, cols is stored transposed (see conv2d_block)
 
 
 def _keep_max(zk, k, out, offsets):
@@ -105,7 +107,8 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
         windows = sliding_window_view(xp[s], (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (m, OH, OW, C, KH, KW)
         cols_k = blocks(cols, s)
         if transposed:                               # (k, m, qh, qw, kh, kw, c) views of the block
-            block = cols_k.transpose(0, 2, 1).reshape(k_count, kh, kw, c, m, qh, qw).transpose(0, 4, 5, 6, 1, 2, 3)
+            block = cols_k.transpose(0, 2, 1).reshape(k_count, kh, kw, c, m, qh, qw)
+            block = block.transpose(0, 4, 5, 6, 1, 2, 3)
         else:
             block = cols_k.reshape(k_count, m, qh, qw, kh, kw, c)
         o = out[s].reshape(m * cells, f)
@@ -153,12 +156,11 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
                 gp = gp * (out[s].reshape(m * cells, f) > 0)
             dz, grid, dcols = scratch[i]
             cols_k = blocks(saved.cols, s)
-            dk = np.zeros((depth, f), dtype) if kernel.requires_grad else None
             if pool is None:
                 grid = gp.reshape(m, qh, qw, f)
-                if dk is not None:
-                    np.matmul(cols_k[0].T, gp, out=dk)
+                dk = cols_k[0].T @ gp if kernel.requires_grad else None
             else:
+                dk = np.zeros((depth, f), dtype) if kernel.requires_grad else None
                 a = saved.offsets[s.start * cells:s.stop * cells]
                 for k in range(k_count):
                     np.multiply(gp, a == k, out=dz)
