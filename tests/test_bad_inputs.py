@@ -766,7 +766,10 @@ ITEMS = {
         "test_saving.py::test_unknown_classes_and_keys",
         "test_saving.py::test_initializer_module_path_is_not_imported",
     ],
-    35: ["test_saving.py::test_mismatched_arrays_leave_model_untouched"],
+    35: [
+        "test_saving.py::test_mismatched_arrays_leave_model_untouched",
+        "test_saving.py::test_huge_layer_in_a_small_file_fails_without_using_the_memory",
+    ],
     36: [
         "test_saving.py::test_bad_member_names",
         "test_saving.py::test_symlink_member",

@@ -9,6 +9,8 @@ import io
 import json
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -461,6 +463,38 @@ def test_mismatched_arrays_leave_model_untouched(saved, tmp_path, edit, message)
     with pytest.raises(ModelFileError, match="unchanged"):
         saving.load_weights(target, bad)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(before, target.get_weights()))
+
+
+def test_load_model_runs_no_initializer(saved, monkeypatch):
+    """Every weight of a loaded model comes from the file, so building it fills nothing first."""
+    model, path = saved
+    def refuse(*args, **kwargs):
+        raise AssertionError("an initializer ran while load_model built the model")
+    monkeypatch.setattr(glassnet.initializers.GlorotUniform, "__call__", refuse)
+    monkeypatch.setattr(glassnet.initializers.Zeros, "__call__", refuse)
+    loaded = saving.load_model(path)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(model.get_weights(), loaded.get_weights()))
+    with pytest.raises(AssertionError, match="an initializer ran"):     # building in code still runs them
+        _model()
+
+
+def test_huge_layer_in_a_small_file_fails_without_using_the_memory(saved, tmp_path):
+    """A 1 KB file whose config asks for a first layer of 30,000,000 units (a 4 x 30,000,000 kernel,
+    then a 30,000,000 x 3 one: 840 MB of float32 to fill): load_model must refuse it from the shapes,
+    not fill the layers first. Measured in a fresh interpreter, whose peak RSS must hardly grow."""
+    _, path = saved
+    bad = _edit(path, tmp_path / "huge.gnet",
+                edit_config=lambda c: _layer_entry(c)["config"].update(units=30_000_000))
+    script = (f"import resource, glassnet\n"
+              f"from glassnet import saving\n"
+              f"base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              f"try:\n    saving.load_model({str(bad)!r})\n"
+              f"except saving.ModelFileError as e:\n    print('ModelFileError', e)\n"
+              f"print('grew', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "ModelFileError" in out.stdout and "expected shape (4, 30000000)" in out.stdout, out.stdout + out.stderr
+    grew_mb = int(out.stdout.split("grew ")[-1])
+    assert grew_mb < 100, f"loading grew the peak RSS by {grew_mb} MB (filling the layers takes 840 MB)"
 
 
 @pytest.mark.parametrize("edit_members, message", [

@@ -36,6 +36,7 @@ import zipfile
 
 import numpy as np
 
+from .layers.layer import weights_from_file
 from .model_archive import FORMAT_VERSION, ModelFileError, UnsafeModelFileError, read_archive, require
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "ModelFileError",
@@ -195,7 +196,8 @@ def load_model(path, compile=True, strict=False):
     require(config["kind"] == "model", repr(os.fspath(path)), "this file holds only weights (written by "
              "save_weights); build the model in code, then call load_weights")
     try:
-        model = _build_model(config)
+        with weights_from_file():        # every weight comes from `arrays`: no initializer runs
+            model = _build_model(config)
     except MemoryError:                  # e.g. Dense(10**6) on 10**6 inputs in a 1 KB file
         raise ModelFileError(f"{os.fspath(path)!r}: the model config asks for more memory than is available; "
                              "its layer sizes cannot be those of the weights in the file") from None

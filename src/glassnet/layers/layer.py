@@ -10,8 +10,10 @@
 ``layer(x)`` builds on the first call, checks the input shape, then runs ``call``. A Tensor in gives a
 Tensor out (part of the graph); an array or list in gives an array out (computed under ``no_grad``).
 """
+import contextlib
 import inspect
 import re
+import threading
 
 import numpy as np
 
@@ -19,6 +21,26 @@ from .. import config, initializers
 from ..engine import Tensor, Variable, no_grad
 
 _NAME_COUNTS = {}
+
+
+class _Building(threading.local):
+    from_file = False       # True while load_model builds a model whose every weight comes from the file
+
+
+_BUILDING = _Building()
+
+
+@contextlib.contextmanager
+def weights_from_file():
+    """Build inside this block when every weight is about to be overwritten from a model file:
+    ``add_weight`` then allocates zeros (pages the OS hands out only when written to) instead of running
+    the initializers. A 1 KB file whose config asks for a huge layer then fails the shape check at once,
+    without filling gigabytes first. This thread only."""
+    previous, _BUILDING.from_file = _BUILDING.from_file, True
+    try:
+        yield
+    finally:
+        _BUILDING.from_file = previous
 
 
 def to_snake_case(name):
@@ -175,7 +197,10 @@ class Layer:
         """Create a ``Variable`` of ``shape`` filled by ``initializer`` and track it."""
         init = initializers.get(initializer)
         dtype = np.dtype(dtype or self.dtype)
-        value = np.asarray(init(tuple(shape), dtype=dtype), dtype=dtype)
+        if _BUILDING.from_file:
+            value = np.zeros(tuple(shape), dtype)                # replaced from the file (weights_from_file)
+        else:
+            value = np.asarray(init(tuple(shape), dtype=dtype), dtype=dtype)
         var = Variable(value, name=name or f"variable_{len(self._weights)}", trainable=trainable, dtype=dtype)
         var.requires_grad = trainable and self._trainable
         self._weights.append(var)
