@@ -478,6 +478,19 @@ def test_load_model_runs_no_initializer(saved, monkeypatch):
         _model()
 
 
+def _load_in_a_fresh_interpreter(call):
+    """Run ``saving.<call>`` in a new Python; its output and how far the load raised its peak RSS (MB)."""
+    script = ("import resource, glassnet\n"
+              "from glassnet import saving\n"
+              "from glassnet.layers import Dense\n"
+              "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              f"try:\n    saving.{call}\nexcept saving.ModelFileError as e:\n    print('ModelFileError', e)\n"
+              "print('grew', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "grew " in out.stdout, out.stdout + out.stderr
+    return out.stdout, int(out.stdout.split("grew ")[-1])
+
+
 def test_huge_layer_in_a_small_file_fails_without_using_the_memory(saved, tmp_path):
     """A 1 KB file whose config asks for a first layer of 30,000,000 units (a 4 x 30,000,000 kernel,
     then a 30,000,000 x 3 one: 840 MB of float32 to fill): load_model must refuse it from the shapes,
@@ -485,16 +498,31 @@ def test_huge_layer_in_a_small_file_fails_without_using_the_memory(saved, tmp_pa
     _, path = saved
     bad = _edit(path, tmp_path / "huge.gnet",
                 edit_config=lambda c: _layer_entry(c)["config"].update(units=30_000_000))
-    script = (f"import resource, glassnet\n"
-              f"from glassnet import saving\n"
-              f"base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-              f"try:\n    saving.load_model({str(bad)!r})\n"
-              f"except saving.ModelFileError as e:\n    print('ModelFileError', e)\n"
-              f"print('grew', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert "ModelFileError" in out.stdout and "expected shape (4, 30000000)" in out.stdout, out.stdout + out.stderr
-    grew_mb = int(out.stdout.split("grew ")[-1])
+    output, grew_mb = _load_in_a_fresh_interpreter(f"load_model({str(bad)!r})")
+    assert "ModelFileError" in output and "expected shape (4, 30000000)" in output, output
     assert grew_mb < 100, f"loading grew the peak RSS by {grew_mb} MB (filling the layers takes 840 MB)"
+
+
+def test_load_weights_into_an_unbuilt_model_checks_before_building_it(tmp_path):
+    """An unbuilt model is built with the file's input shape, but only once the arrays are known to fit:
+    a file that does not fit leaves it unbuilt, and a huge recorded input shape fills nothing."""
+    saving.save_weights(_model(), tmp_path / "w.gnet")
+    unbuilt = lambda: glassnet.Sequential([Dense(5, activation="relu"), Dense(3, activation="softmax")])
+    wider = unbuilt()
+    wider.layers[0].units = 6                                     # its kernel would be (4, 6), not (4, 5)
+    with pytest.raises(ModelFileError, match=r"expected shape \(4, 6\) float32, received \(4, 5\)"):
+        saving.load_weights(wider, tmp_path / "w.gnet")
+    assert not wider.built and not wider.layers[0].weights
+    huge = _edit(tmp_path / "w.gnet", tmp_path / "huge.gnet",
+                 edit_config=lambda c: c.update(build_input_shape=[None, 30_000_000]))
+    model = unbuilt()
+    with pytest.raises(ModelFileError, match=r"expected shape \(30000000, 5\)"):
+        saving.load_weights(model, huge)
+    assert not model.built
+    output, grew_mb = _load_in_a_fresh_interpreter(
+        f"load_weights(glassnet.Sequential([Dense(5), Dense(3)]), {str(huge)!r})")
+    assert "ModelFileError" in output, output
+    assert grew_mb < 100, f"loading grew the peak RSS by {grew_mb} MB (filling the kernel takes 600 MB)"
 
 
 @pytest.mark.parametrize("edit_members, message", [

@@ -24,6 +24,7 @@ checked before any weight is assigned. Nothing in the file is executed or can sw
 Saving is atomic: a temp file in the same directory, flush + fsync, then ``os.replace``. On failure
 the temp file is removed, an ``OSError`` naming the path is raised and an existing file is unchanged.
 """
+import contextlib
 import datetime
 import errno
 import inspect
@@ -195,12 +196,8 @@ def load_model(path, compile=True, strict=False):
     config, arrays = read_archive(path)
     require(config["kind"] == "model", repr(os.fspath(path)), "this file holds only weights (written by "
              "save_weights); build the model in code, then call load_weights")
-    try:
-        with weights_from_file():        # every weight comes from `arrays`: no initializer runs
-            model = _build_model(config)
-    except MemoryError:                  # e.g. Dense(10**6) on 10**6 inputs in a 1 KB file
-        raise ModelFileError(f"{os.fspath(path)!r}: the model config asks for more memory than is available; "
-                             "its layer sizes cannot be those of the weights in the file") from None
+    with _zero_filled(path):
+        model = _build_model(config)
     _assign_weights(model, config, arrays, strict)
     if compile and config["compile"] is not None:
         _restore_compile(model, config, arrays)
@@ -210,13 +207,33 @@ def load_model(path, compile=True, strict=False):
 def load_weights(model, path, strict=False):
     """Load the weights of a ``save_weights`` (or ``save_model``) file into ``model``, by position.
 
-    An unbuilt model is first built with the input shape recorded in the file. Every shape and dtype
-    is checked before any weight is assigned: on error the model's weights are unchanged.
+    An unbuilt model is built with the input shape recorded in the file, once the file's arrays are
+    known to fit it. Every shape and dtype is checked before any weight is assigned: on error the
+    model's weights are unchanged (and an unbuilt model stays unbuilt).
     """
     config, arrays = read_archive(path)
     if not getattr(model, "built", True) and config["build_input_shape"] is not None:
-        _call(model.build, tuple(config["build_input_shape"]), what="building the model")
+        # The arrays are checked against a zero-filled twin first: a file that does not fit leaves the
+        # model unbuilt, and one whose input shape asks for huge layers fills nothing.
+        shape = tuple(config["build_input_shape"])
+        with _zero_filled(path):
+            twin = _call(type(model).from_config, model.get_config(), what="rebuilding the model")
+            _call(twin.build, shape, what="building the model")
+        _check_weights(twin, config, arrays, strict)
+        _call(model.build, shape, what="building the model")
     _assign_weights(model, config, arrays, strict)
+
+
+@contextlib.contextmanager
+def _zero_filled(path):
+    """Build inside this block when every weight will come from the file: no initializer runs, the
+    weights are zeros the OS hands out only when written to (``weights_from_file``)."""
+    try:
+        with weights_from_file():
+            yield
+    except MemoryError:                  # e.g. Dense(10**6) on 10**6 inputs in a 1 KB file
+        raise ModelFileError(f"{os.fspath(path)!r}: the model the file describes needs more memory than "
+                             "is available; its layer sizes cannot be those of the weights in the file") from None
 
 
 def _call(function, *args, what, **kwargs):
@@ -258,6 +275,14 @@ def _build_model(config):
 
 def _assign_weights(model, config, arrays, strict):
     """Check every array against the model, then assign all of them at once (or none)."""
+    non_finite = _check_weights(model, config, arrays, strict)
+    model.set_weights([arrays[entry["member"]] for entry in config["weights"]])
+    for message in non_finite:
+        warnings.warn(message, ModelFileWarning, stacklevel=3)
+
+
+def _check_weights(model, config, arrays, strict):
+    """Raise ``ModelFileError`` unless every array fits ``model``'s weights; the non-finite warnings."""
     expected = [(layer.name, w.name, tuple(w.shape), np.dtype(w.dtype).name)
                 for layer in model.layers for w in layer.weights]
     entries, unchanged = config["weights"], ". The model's weights are unchanged."
@@ -281,9 +306,7 @@ def _assign_weights(model, config, arrays, strict):
                              f"{unchanged}")
     if non_finite and strict:
         raise ModelFileError("; ".join(non_finite) + f" (strict=True){unchanged}")
-    model.set_weights([arrays[entry["member"]] for entry in entries])
-    for message in non_finite:
-        warnings.warn(message, ModelFileWarning, stacklevel=3)
+    return non_finite
 
 
 def _restore_compile(model, config, arrays):
