@@ -226,8 +226,7 @@ def load_weights(model, path, strict=False):
 
 @contextlib.contextmanager
 def _zero_filled(path):
-    """Build inside this block when every weight will come from the file: no initializer runs, the
-    weights are zeros the OS hands out only when written to (``weights_from_file``)."""
+    """``weights_from_file`` (no initializer runs), and a ``MemoryError`` there blamed on the file."""
     try:
         with weights_from_file():
             yield

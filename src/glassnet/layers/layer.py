@@ -24,7 +24,7 @@ _NAME_COUNTS = {}
 
 
 class _Building(threading.local):
-    from_file = False       # True while load_model builds a model whose every weight comes from the file
+    from_file = False       # True while saving.py builds a model whose every weight comes from a file
 
 
 _BUILDING = _Building()
