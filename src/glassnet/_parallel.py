@@ -12,7 +12,9 @@ runs single-threaded (``fit``/``predict`` set that for small batches, see ``_bla
 process may use two cores (its CPU affinity, ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``).
 """
 import concurrent.futures
+import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from . import _blas
 
 _POOL = None
 _CORES = None
+_WHOLE = threading.local()      # .on: this thread's conv ops take the batch whole (whole_batches)
 
 
 def usable_cores():
@@ -39,11 +42,24 @@ def usable_cores():
 
 
 def halves(n):
-    """The batch slices: two halves (the first one the larger) for n ≥ 2, else the whole batch."""
-    if n < 2:
+    """The batch slices: two halves (the first one the larger) for n ≥ 2, else the whole batch
+    (also inside ``whole_batches``)."""
+    if n < 2 or getattr(_WHOLE, "on", False):
         return (slice(0, n),)
     mid = (n + 1) // 2
     return slice(0, mid), slice(mid, n)
+
+
+@contextlib.contextmanager
+def whole_batches():
+    """Within this block (in this thread), conv ops do not split their batch: ``fit`` already runs
+    each half of a batch in its own process (``models/data_parallel.py``)."""
+    before = getattr(_WHOLE, "on", False)
+    _WHOLE.on = True
+    try:
+        yield
+    finally:
+        _WHOLE.on = before
 
 
 def _in_thread(fn, errors, *args):

@@ -37,6 +37,24 @@ def image_data_format():
     return _IMAGE_DATA_FORMAT
 
 
+# -- fit's worker process (models/data_parallel.py) ---------------------------------------------------
+_FIT_WORKER = True
+
+
+def fit_worker():
+    """Whether ``fit`` may fork a worker process for the second half of each CNN batch (True)."""
+    return _FIT_WORKER
+
+
+def set_fit_worker(enabled):
+    """Allow (True, the default) or forbid the worker process of ``fit``. Without it the two halves
+    of each batch run one after the other in this process: the same numbers, more slowly."""
+    global _FIT_WORKER
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_fit_worker expects True or False. Received: {enabled!r}")
+    _FIT_WORKER = enabled
+
+
 # -- randomness: one Generator for weights, shuffling and dropout, reset by set_random_seed ----------
 import numpy as _np  # noqa: E402
 

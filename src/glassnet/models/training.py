@@ -12,6 +12,7 @@ Batch, stochastic and mini-batch gradient descent are the same loop with ``batch
 the mean of the batch losses weighted by batch size (Keras), and ``batch_size > len(x)`` means one
 batch of everything.
 """
+import contextlib
 import math
 import signal
 import sys
@@ -26,7 +27,7 @@ from .. import optimizers as optimizers_mod
 from .. import callbacks as callbacks_mod
 from .. import _blas, config
 from ..engine import Tensor, no_grad
-from . import checks
+from . import checks, data_parallel
 
 
 def _fixed_point(value, name):
@@ -229,6 +230,16 @@ class Trainer:
     def _epochs(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb):
         n = len(x)
         steps = -(-n // batch_size)
+        split = None
+        if data_parallel.qualifies(self):                  # a CNN: each batch in two halves, two processes
+            split = data_parallel.SplitSteps(self, x, y, sample_weight, batch_size,
+                                             steps * (epochs - initial_epoch))
+        with split or contextlib.nullcontext():
+            self._epoch_loop(x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb, split)
+
+    def _epoch_loop(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb, split):
+        n = len(x)
+        steps = -(-n // batch_size)
         rng = config.rng()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
@@ -236,19 +247,24 @@ class Trainer:
             for m in self.metrics:
                 m.reset_state()
             order = rng.permutation(n) if shuffle else None
+            if split is not None:
+                split.new_epoch(order)
             loss_sum, seen = 0.0, 0
             for step in range(steps):
                 cb.on_train_batch_begin(step)
                 sl = slice(step * batch_size, min((step + 1) * batch_size, n))
-                idx = order[sl] if order is not None else sl
-                xb, yb = x[idx], y[idx]
-                swb = None if sample_weight is None else sample_weight[idx]
-                value, y_pred = self.train_step(xb, yb, swb)
+                if split is not None:
+                    value, y_pred, yb, swb = split.step(sl)
+                else:
+                    idx = order[sl] if order is not None else sl
+                    yb = y[idx]
+                    swb = None if sample_weight is None else sample_weight[idx]
+                    value, y_pred = self.train_step(x[idx], yb, swb)
                 if not math.isfinite(value):
                     self._stop_on_nonfinite(value, epoch, step, snapshot)
                     break
-                loss_sum += value * len(xb)
-                seen += len(xb)
+                loss_sum += value * len(yb)
+                seen += len(yb)
                 self._update_metrics(yb, y_pred, swb)
                 if cb.wants_batch_logs:
                     cb.on_train_batch_end(step, self._logs(loss_sum / seen))

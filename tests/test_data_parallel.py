@@ -1,0 +1,254 @@
+"""fit's split steps (models/data_parallel.py): each CNN batch in two halves, the second in a forked
+worker process. The worker must change nothing but the speed: every run here is compared bit for bit
+with the same run without it (``config.set_fit_worker(False)``: both halves in this process)."""
+import os
+import signal
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import glassnet
+from glassnet import callbacks, config, losses
+from glassnet.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from glassnet.models import data_parallel
+
+LINUX = sys.platform.startswith("linux")
+needs_fork = pytest.mark.skipif(not (LINUX and data_parallel.can_fork()),
+                                reason="fit's worker process needs Linux's fork and two usable cores")
+
+
+def cnn(seed=0, **compile_args):
+    glassnet.utils.set_random_seed(seed)
+    model = glassnet.Sequential([Conv2D(4, 3, activation="relu", input_shape=(9, 9, 2)), MaxPooling2D(),
+                                 Flatten(), Dense(3, activation="softmax")])
+    model.compile(**{"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+                     **compile_args})
+    return model
+
+
+def data(n=45):
+    rng = np.random.default_rng(5)
+    x = rng.random((n, 9, 9, 2), dtype=np.float32)
+    y = rng.integers(0, 3, n)
+    x[y == 1, :3] += 0.7
+    return x, y
+
+
+def run(worker, make=cnn, callbacks_=(), **fit_args):
+    """(history, weights, model) of one seeded fit, with or without the worker process."""
+    before = config.fit_worker()
+    config.set_fit_worker(worker)
+    try:
+        model = make()
+        x, y = data()
+        fit_args = {"epochs": 3, "batch_size": 7, **fit_args}        # 7 steps an epoch, the last one of 3
+        history = model.fit(x, y, verbose=0, callbacks=list(callbacks_), **fit_args)
+        return history.history, model.get_weights(), model
+    finally:
+        config.set_fit_worker(before)
+
+
+def assert_same(a, b):
+    assert a[0] == b[0]                                              # every loss and metric, exactly
+    for wa, wb in zip(a[1], b[1]):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def no_children_left():
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@needs_fork
+@pytest.mark.parametrize("fit_args", [{}, {"shuffle": False}, {"batch_size": 4},
+                                      {"batch_size": 11, "epochs": 4},   # a last batch of 1: not split
+                                      {"validation_split": 0.2},
+                                      {"class_weight": {0: 1.0, 1: 3.0, 2: 0.5}}],
+                         ids=["shuffled", "in-order", "batch-4", "last-batch-of-1", "validation", "class-weight"])
+def test_the_worker_gives_the_same_bits(forked_workers, fit_args):
+    with_worker = run(True, **fit_args)
+    assert len(forked_workers) == 1
+    alone = run(False, **fit_args)
+    assert len(forked_workers) == 1
+    assert_same(with_worker, alone)
+    assert not np.array_equal(with_worker[1][0], cnn().get_weights()[0])   # it trained
+    assert no_children_left()
+
+
+@needs_fork
+def test_sample_weight_and_mse(forked_workers):
+    weights = np.random.default_rng(6).random(45)
+    make = lambda: cnn(loss="mse")                                   # noqa: E731
+    one_hot = lambda y: np.eye(3, dtype=np.float32)[y]              # noqa: E731
+
+    def fit(worker):
+        before = config.fit_worker()
+        config.set_fit_worker(worker)
+        try:
+            model = make()
+            x, y = data()
+            h = model.fit(x, one_hot(y), sample_weight=weights, epochs=3, batch_size=6, verbose=0)
+            return h.history, model.get_weights()
+        finally:
+            config.set_fit_worker(before)
+    assert_same(fit(True), fit(False))
+    assert len(forked_workers) == 1
+
+
+def test_split_loss_and_gradient_equal_the_whole_batch():
+    """The halves' losses weighted by their share, and their gradients summed, are the batch's."""
+    model = cnn()
+    x, y = data(9)
+    ws = model.trainable_weights
+    grads, value, y_pred = data_parallel._half(model, ws, x, y, None, 1.0)
+    first = data_parallel._half(model, ws, x[:5], y[:5], None, 5 / 9)
+    second = data_parallel._half(model, ws, x[5:], y[5:], None, 4 / 9)
+    assert (first[1] * 5 + second[1] * 4) / 9 == pytest.approx(value, rel=1e-6)
+    np.testing.assert_allclose(np.concatenate([first[2], second[2]]), y_pred, rtol=1e-6)
+    for g, a, b in zip(grads, first[0], second[0]):
+        np.testing.assert_allclose(a + b, g, rtol=1e-4, atol=1e-6)
+
+
+def test_which_models_split():
+    assert data_parallel.qualifies(cnn())
+    assert data_parallel.qualifies(cnn(loss=losses.CategoricalCrossentropy(from_logits=False)))
+    dense = glassnet.Sequential([Dense(3, input_shape=(4,), activation="softmax")])
+    dense.compile("adam", "sparse_categorical_crossentropy")
+    assert not data_parallel.qualifies(dense)                        # no Conv2D: steps too short to share
+    for extra in (Dropout(0.5), BatchNormalization()):               # random masks, batch statistics
+        model = glassnet.Sequential([Conv2D(4, 3, input_shape=(9, 9, 2)), extra, Flatten(), Dense(3)])
+        model.compile("adam", "mse")
+        assert not data_parallel.qualifies(model)
+    custom = cnn()
+    custom.loss = losses.LossFunctionWrapper(lambda y, p: ((p - y) ** 2).mean())   # maybe not per sample
+    assert not data_parallel.qualifies(custom)
+    assert not data_parallel.qualifies(cnn(loss=losses.MeanSquaredError(reduction="sum")))
+    big = glassnet.Sequential([Conv2D(8, 3, input_shape=(64, 64, 3)), Flatten(), Dense(100)])
+    big.compile("adam", "mse")
+    assert big.count_params() > data_parallel.MAX_PARAMS and not data_parallel.qualifies(big)
+
+    class OwnStep(glassnet.Sequential):
+        def train_step(self, x, y, sample_weight=None):
+            return super().train_step(x, y, sample_weight)
+    own = OwnStep([Conv2D(4, 3, input_shape=(9, 9, 2)), Flatten(), Dense(3)])
+    own.compile("adam", "mse")
+    assert not data_parallel.qualifies(own)
+
+
+def test_short_fits_do_not_fork(forked_workers):
+    run(True, epochs=1)                                              # 7 steps < MIN_STEPS
+    assert forked_workers == []
+
+
+@needs_fork
+def test_after_fit_the_weights_are_their_own_arrays_again(forked_workers):
+    model = cnn()
+    arrays = [w.data for w in model.weights]
+    x, y = data()
+    model.fit(x, y, epochs=3, batch_size=7, verbose=0)
+    assert len(forked_workers) == 1 and no_children_left()
+    for w, a in zip(model.weights, arrays):
+        assert w.data is a                                           # the same objects, trained in place
+    assert not np.array_equal(arrays[0], cnn().get_weights()[0])
+
+
+class AtBatch(callbacks.Callback):
+    """Calls ``action(model)`` after batch ``batch`` of epoch ``epoch``."""
+
+    def __init__(self, epoch, batch, action):
+        super().__init__()
+        self.at, self.action, self.epoch = (epoch, batch), action, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            self.action(self.model)
+
+
+def halve_weights(model):
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+
+
+def replace_kernel(model):
+    kernel = model.layers[0].kernel
+    kernel.data = kernel.data * -1.0                                  # a new array, not in shared memory
+
+
+def freeze_first(model):
+    model.layers[0].trainable = False
+    model.frozen = model.layers[0].get_weights()
+
+
+@needs_fork
+@pytest.mark.parametrize("action", [halve_weights, replace_kernel, freeze_first])
+def test_what_callbacks_change_reaches_the_worker(forked_workers, action):
+    cb = lambda: [AtBatch(1, 2, action)]                             # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                              # (none of this needs a warning)
+        with_worker = run(True, callbacks_=cb())
+    assert len(forked_workers) == 1 and no_children_left()
+    assert_same(with_worker, run(False, callbacks_=cb()))
+    if action is freeze_first:                                       # frozen from then on
+        for got, frozen in zip(with_worker[2].layers[0].get_weights(), with_worker[2].frozen):
+            np.testing.assert_array_equal(got, frozen)
+
+
+@needs_fork
+def test_a_killed_worker_costs_speed_not_results(forked_workers):
+    kill = AtBatch(1, 3, lambda model: os.kill(forked_workers[0].pid, signal.SIGKILL))
+    with pytest.warns(RuntimeWarning, match=r"fit's worker process stopped: it exited unexpectedly.*same numbers"):
+        with_worker = run(True, callbacks_=[kill])
+    assert no_children_left()
+    assert_same(with_worker, run(False))
+
+
+@needs_fork
+def test_an_error_in_the_workers_half_is_raised_as_itself(forked_workers):
+    x, y = data()
+    x[4:7] = 3e38                                 # finite, but it overflows: rows 4-6 are the worker's half
+    model = cnn()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)              # no "worker stopped" warning first
+        with pytest.raises(FloatingPointError):
+            model.fit(x, y, epochs=3, batch_size=7, shuffle=False, verbose=0)
+    assert len(forked_workers) == 1 and no_children_left()
+
+
+@needs_fork
+def test_nonfinite_loss_stops_with_a_diagnosis(forked_workers):
+    def fit(worker):
+        before = config.fit_worker()
+        config.set_fit_worker(worker)
+        try:
+            model = cnn(optimizer=glassnet.optimizers.SGD(learning_rate=1e30))
+            x, y = data()
+            with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match=r"loss became nan at epoch 1"):
+                h = model.fit(x, y, epochs=3, batch_size=7, verbose=0)
+            return h.history, model.get_weights()
+        finally:
+            config.set_fit_worker(before)
+    assert_same(fit(True), fit(False))
+    assert len(forked_workers) == 1 and no_children_left()
+
+
+@needs_fork
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT has a non-default handler in this test process")
+def test_ctrl_c_stops_the_worker_too(forked_workers):
+    ctrl_c = AtBatch(1, 2, lambda model: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.warns(UserWarning, match=r"interrupted \(Ctrl-C\) in epoch 2 after batch 3/7"):
+        history, _, model = run(True, callbacks_=[ctrl_c])
+    assert model.interrupted and len(history["loss"]) == 1
+    assert len(forked_workers) == 1 and no_children_left()
+
+
+def test_set_fit_worker_checks_its_argument():
+    with pytest.raises(TypeError, match="True or False"):
+        config.set_fit_worker("no")
