@@ -25,17 +25,3 @@ def shared_file(*parts):
     if not path.exists():
         pytest.skip(f"needs {path} (the shared datasets folder is not present on this machine)")
     return path
-
-
-@pytest.fixture
-def forked_workers(monkeypatch):
-    """The worker processes ``fit`` forks (``models/data_parallel._Worker``), recorded as they start."""
-    from glassnet.models import data_parallel
-    started, real = [], data_parallel._Worker
-
-    class Recorded(real):
-        def __init__(self, *args):
-            super().__init__(*args)
-            started.append(self)
-    monkeypatch.setattr(data_parallel, "_Worker", Recorded)
-    return started

@@ -10,13 +10,32 @@ import numpy as np
 import pytest
 
 import glassnet
-from glassnet import callbacks, config, losses
+from glassnet import _parallel, callbacks, config, losses
 from glassnet.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from glassnet.models import data_parallel
 
 LINUX = sys.platform.startswith("linux")
 needs_fork = pytest.mark.skipif(not (LINUX and data_parallel.can_fork()),
                                 reason="fit's worker process needs Linux's fork and two usable cores")
+
+
+@pytest.fixture
+def forked_workers(monkeypatch):
+    """The worker processes ``fit`` forks (``data_parallel._Worker``), recorded as they start."""
+    started, real = [], data_parallel._Worker
+
+    class Recorded(real):
+        def __init__(self, *args):
+            super().__init__(*args)
+            started.append(self)
+    monkeypatch.setattr(data_parallel, "_Worker", Recorded)
+    return started
+
+
+@pytest.fixture(autouse=True)
+def small_steps_split(monkeypatch):
+    """These tests' tiny CNNs split too (real models need 20 million multiply-adds per batch)."""
+    monkeypatch.setattr(data_parallel, "MIN_MACS", 1)
 
 
 def cnn(seed=0, **compile_args):
@@ -81,6 +100,14 @@ def test_the_worker_gives_the_same_bits(forked_workers, fit_args):
 
 
 @needs_fork
+def test_one_core_gives_the_same_bits_without_a_worker(forked_workers, monkeypatch):
+    with_worker = run(True)
+    monkeypatch.setattr(_parallel, "_CORES", 1)
+    assert_same(with_worker, run(True))
+    assert len(forked_workers) == 1
+
+
+@needs_fork
 def test_sample_weight_and_mse(forked_workers):
     weights = np.random.default_rng(6).random(45)
     make = lambda: cnn(loss="mse")                                   # noqa: E731
@@ -114,34 +141,43 @@ def test_split_loss_and_gradient_equal_the_whole_batch():
         np.testing.assert_allclose(a + b, g, rtol=1e-4, atol=1e-6)
 
 
-def test_which_models_split():
-    assert data_parallel.qualifies(cnn())
-    assert data_parallel.qualifies(cnn(loss=losses.CategoricalCrossentropy(from_logits=False)))
+@pytest.mark.skipif(not LINUX, reason="fit splits its steps on Linux only")
+def test_which_models_split(monkeypatch):
+    assert data_parallel.qualifies(cnn(), 7)
+    assert data_parallel.qualifies(cnn(loss=losses.CategoricalCrossentropy(from_logits=False)), 7)
     dense = glassnet.Sequential([Dense(3, input_shape=(4,), activation="softmax")])
     dense.compile("adam", "sparse_categorical_crossentropy")
-    assert not data_parallel.qualifies(dense)                        # no Conv2D: steps too short to share
+    assert not data_parallel.qualifies(dense, 7)                     # no Conv2D: steps too short to share
     for extra in (Dropout(0.5), BatchNormalization()):               # random masks, batch statistics
         model = glassnet.Sequential([Conv2D(4, 3, input_shape=(9, 9, 2)), extra, Flatten(), Dense(3)])
         model.compile("adam", "mse")
-        assert not data_parallel.qualifies(model)
+        assert not data_parallel.qualifies(model, 7)
     custom = cnn()
     custom.loss = losses.LossFunctionWrapper(lambda y, p: ((p - y) ** 2).mean())   # maybe not per sample
-    assert not data_parallel.qualifies(custom)
-    assert not data_parallel.qualifies(cnn(loss=losses.MeanSquaredError(reduction="sum")))
+    assert not data_parallel.qualifies(custom, 7)
+    assert not data_parallel.qualifies(cnn(loss=losses.MeanSquaredError(reduction="sum")), 7)
     big = glassnet.Sequential([Conv2D(8, 3, input_shape=(64, 64, 3)), Flatten(), Dense(100)])
     big.compile("adam", "mse")
-    assert big.count_params() > data_parallel.MAX_PARAMS and not data_parallel.qualifies(big)
+    assert big.count_params() > data_parallel.MAX_PARAMS and not data_parallel.qualifies(big, 7)
 
     class OwnStep(glassnet.Sequential):
         def train_step(self, x, y, sample_weight=None):
             return super().train_step(x, y, sample_weight)
     own = OwnStep([Conv2D(4, 3, input_shape=(9, 9, 2)), Flatten(), Dense(3)])
     own.compile("adam", "mse")
-    assert not data_parallel.qualifies(own)
+    assert not data_parallel.qualifies(own, 7)
+    monkeypatch.setattr(data_parallel, "MIN_MACS", 20_000_000)     # the real threshold
+    assert data_parallel.conv_macs(cnn()) == 7 * 7 * 4 * 3 * 3 * 2
+    assert not data_parallel.qualifies(cnn(), 7)
+    cifar = glassnet.Sequential([Conv2D(32, 3, activation="relu", input_shape=(32, 32, 3)), MaxPooling2D(),
+                                 Conv2D(64, 3, activation="relu"), MaxPooling2D(), Flatten(), Dense(10)])
+    cifar.compile("adam", "mse")
+    assert data_parallel.conv_macs(cifar) == 30 * 30 * 32 * 27 + 13 * 13 * 64 * 288
+    assert data_parallel.qualifies(cifar, 32) and not data_parallel.qualifies(cifar, 4)
 
 
 def test_short_fits_do_not_fork(forked_workers):
-    run(True, epochs=1)                                              # 7 steps < MIN_STEPS
+    assert_same(run(True, epochs=1), run(False, epochs=1))           # 7 steps < MIN_STEPS: both halves here
     assert forked_workers == []
 
 

@@ -2,9 +2,9 @@
 
 A conv model's step is a few large matrix products and many short memory-bound NumPy calls. Two
 threads (``_parallel``) share one GIL, so those short calls wait for each other; a process has its
-own. Measured on the 2-core machine: a half-batch step of the CIFAR CNN in one process takes 0.82×
-the time of the full-batch step on two threads, and two such processes side by side run no slower
-than one alone.
+own. Measured on the 2-core machine (CIFAR CNN, batch 32): a half-batch step alone in one process
+takes 0.82× the time of the full-batch step on two threads, and two such processes side by side
+slow each other by only ≈ 6 % (memory bandwidth).
 
 One step on a batch of n samples, mid = ⌈n/2⌉ (``SplitSteps.step``)::
 
@@ -17,14 +17,17 @@ One step on a batch of n samples, mid = ⌈n/2⌉ (``SplitSteps.step``)::
                                                    halves' means weighted mid/n and (n − mid)/n)
     optimizer step on the weights, which live in shared memory: the worker sees them at once
 
-The numbers depend only on the model and the batch size. Where no worker runs (no ``fork``, one
-usable core, a short fit, ``config.set_fit_worker(False)``), the main process computes the two
-halves one after the other, with the same results bit for bit.
+Which fits split (``qualifies``), on Linux: a Sequential with a Conv2D, only layers that treat each
+sample on its own (Dropout's random masks and BatchNormalization's batch statistics would differ),
+at most 2,000,000 parameters (their gradients cross between the processes every step), at least
+20 million conv multiply-adds per batch (shorter steps gain less than the hand-over costs), a
+built-in loss with the default reduction, and the stock ``train_step``. Other fits, and other
+platforms (macOS's ``fork`` is unsafe with its system libraries, Windows has none), train as before,
+with the conv layers' halves on two threads.
 
-Which fits split (``qualifies``): a Sequential with a Conv2D, only layers that treat each sample on
-its own (Dropout's random masks and BatchNormalization's batch statistics would differ), at most
-2,000,000 parameters (their gradients cross between the processes every step), a built-in loss
-with the default reduction, and the stock ``train_step``.
+The numbers depend only on the model, the batch size and the platform. Where no worker runs (one
+usable core, a fit of fewer than 10 steps, ``config.set_fit_worker(False)``, a failed worker), the
+main process computes the two halves one after the other, with the same results bit for bit.
 """
 import math
 import mmap
@@ -48,24 +51,33 @@ _PER_SAMPLE = (Activation, AveragePooling2D, Conv2D, Dense, Flatten, GlobalAvera
 _LOSSES = (L.MeanSquaredError, L.MeanAbsoluteError, L.BinaryCrossentropy, L.CategoricalCrossentropy,
            L.SparseCategoricalCrossentropy)
 MAX_PARAMS = 2_000_000
-MIN_STEPS = 16          # a fit with fewer steps runs both halves here (forking costs more than it saves)
+MIN_MACS = 20_000_000   # conv multiply-adds per batch: below this a step is too short to share
+MIN_STEPS = 10          # a fit with fewer steps runs both halves here (forking costs ≈ 50 ms)
 
 
-def qualifies(model):
-    """Whether ``fit`` trains ``model`` in split steps (see the module docstring)."""
+def conv_macs(model):
+    """Multiply-adds of the model's Conv2D layers for one sample (output pixels × KH·KW·C·F)."""
+    return sum(int(np.prod(shape[1:])) * int(np.prod(layer.kernel.shape[:3]))
+               for layer, shape in zip(model.layers, model._shapes) if type(layer) is Conv2D)
+
+
+def qualifies(model, batch_size):
+    """Whether ``fit`` trains ``model`` in split steps with batches of ``batch_size`` (module docstring).
+    This decides the numbers, so it depends on the model, the batch size and the platform only."""
     from .training import Trainer
     layers = model.layers
-    return (type(model).train_step is Trainer.train_step
+    return (sys.platform.startswith("linux") and hasattr(os, "fork")
+            and type(model).train_step is Trainer.train_step
             and any(type(layer) is Conv2D for layer in layers)
             and all(type(layer) in _PER_SAMPLE for layer in layers)
             and type(model.loss) in _LOSSES and model.loss.reduction == "sum_over_batch_size"
-            and model.count_params() <= MAX_PARAMS)
+            and model.count_params() <= MAX_PARAMS
+            and conv_macs(model) * batch_size >= MIN_MACS)
 
 
 def can_fork():
-    """A worker process is possible: Linux's ``fork`` (macOS's is unsafe with its system libraries)
-    and two usable cores."""
-    return sys.platform.startswith("linux") and hasattr(os, "fork") and _parallel.usable_cores() >= 2
+    """Whether a worker process can run beside this one: two usable cores."""
+    return _parallel.usable_cores() >= 2
 
 
 def _part(idx, start, stop):
@@ -128,7 +140,11 @@ class SplitSteps:
         if config.fit_worker() and steps >= MIN_STEPS and can_fork():
             self.one_thread = _blas.blas_threads(1)        # two processes, one core each
             self.one_thread.__enter__()
-            self.worker = _Worker(self, batch_size)
+            try:
+                self.worker = _Worker(self, batch_size)
+            except OSError as e:                         # no process to spare (a limit, a sandbox)
+                warnings.warn(f"fit could not start its worker process ({e}); training in one process, "
+                              "with the same numbers, more slowly.", RuntimeWarning, stacklevel=4)
 
     def __enter__(self):
         return self
@@ -211,9 +227,16 @@ class _Worker:
             v.data = view
         cmd_r, self.cmd_w = os.pipe()
         self.res_r, res_w = os.pipe()
-        with warnings.catch_warnings():                  # Python ≥ 3.12 warns about forking a process with
-            warnings.simplefilter("ignore", DeprecationWarning)   # threads; the child runs no thread
-            self.pid = os.fork()
+        try:
+            with warnings.catch_warnings():              # Python ≥ 3.12 warns about forking a process with
+                warnings.simplefilter("ignore", DeprecationWarning)   # threads; the child runs no thread
+                self.pid = os.fork()
+        except OSError:
+            os.close(cmd_r)
+            os.close(res_w)
+            self.pid = None
+            self.close()
+            raise
         if self.pid == 0:                                # the child: serve until the main process goes
             code = 1
             try:
@@ -301,7 +324,7 @@ class _Worker:
         os.close(self.res_r)
         self.cmd_w = None
         deadline = time.monotonic() + 5
-        while os.waitpid(self.pid, os.WNOHANG)[0] == 0:
+        while self.pid is not None and os.waitpid(self.pid, os.WNOHANG)[0] == 0:
             if time.monotonic() > deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
@@ -316,4 +339,4 @@ class _Worker:
                     v.data = view.copy()
 
 
-__all__ = ["SplitSteps", "qualifies", "can_fork", "MAX_PARAMS", "MIN_STEPS"]
+__all__ = ["SplitSteps", "qualifies", "conv_macs", "can_fork", "MAX_PARAMS", "MIN_MACS", "MIN_STEPS"]

@@ -231,7 +231,7 @@ class Trainer:
         n = len(x)
         steps = -(-n // batch_size)
         split = None
-        if data_parallel.qualifies(self):                  # a CNN: each batch in two halves, two processes
+        if data_parallel.qualifies(self, batch_size):                  # a CNN: each batch in two halves, two processes
             split = data_parallel.SplitSteps(self, x, y, sample_weight, batch_size,
                                              steps * (epochs - initial_epoch))
         with split or contextlib.nullcontext():
