@@ -10,12 +10,14 @@ Workloads:
          softmax), Adam, batch 64, (N, 28, 28, 1) inputs
 Sparse categorical cross-entropy, shuffled, one epoch over ``--samples`` images, timed after a short
 warm-up fit (Keras traces its graph there). Inputs are uniform random pixels with random labels: the
-time does not depend on the values. glassnet trains through ``fit`` (one BLAS thread; its conv layers
-run the two halves of each batch on the two cores, see ``glassnet._parallel``),
+time does not depend on the values. glassnet trains through ``fit`` (one BLAS thread; on Linux each
+batch's two halves run in two processes, the second in a worker that ``fit`` forks, see
+``glassnet/models/data_parallel.py``),
 PyTorch with 2 threads (OMP_WAIT_POLICY=PASSIVE) in a plain loop (NCHW), Keras (TensorFlow backend) through ``fit``.
 
 Every (framework, workload) runs in its own Python process, so its peak RSS (``ru_maxrss``,
-imports included) is its own. Frameworks run interleaved within each repeat, so a noisy neighbour
+imports included) is its own; glassnet's adds its fit worker's peak (an upper bound: the pages the
+two processes share are counted twice). Frameworks run interleaved within each repeat, so a noisy neighbour
 slows them alike; the ratio columns are medians of the per-repeat ratios. The machine's float32
 matmul peak is measured here with a large ``np.matmul`` (best round, one thread and all cores), and each framework's
 fraction of it counts the convolution and dense multiply-adds of forward and backward passes.
@@ -147,7 +149,8 @@ RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras": run_keras}
 def worker(framework, workload, samples):
     x, y = _data(workload, samples)
     seconds = RUNNERS[framework](workload, x, y)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024          # KiB on Linux
+    peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss            # KiB on Linux
+                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024  # (glassnet's fit worker)
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_mib}))
 
 
