@@ -144,7 +144,7 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
             scratch.append((_scratch.take((m * cells, f), dtype) if pool is not None else None,
                             _scratch.take((m, ph * qh, pw * qw, f), dtype) if pool is not None and dxp is not None
                             else None,
-                            _scratch.take((kh * kw, m * k_count * cells, c), dtype) if dxp is not None else None))
+                            _scratch.take((m * k_count * cells, c), dtype) if dxp is not None else None))
 
         def part(i, s):
             """dz[k] = gp · 1[a = k], one window offset at a time (so that dz[k] is used while in
@@ -170,12 +170,13 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
                         pi, pj = divmod(k, pw)
                         grid[:, pi::ph, pj::pw] = dz.reshape(m, qh, qw, f)
             db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
-            if dxp is not None:                                     # dx = col2im(dz · kernelᵀ)
-                np.matmul(grid.reshape(-1, f), wt, out=dcols)       # (KH·KW, m·OH'·OW', C)
+            if dxp is not None:                                     # dx = col2im(dz · kernelᵀ), one kernel
+                flat = grid.reshape(-1, f)                          # offset at a time (its block stays in cache)
                 for kk in range(kh * kw):
                     ki, kj = divmod(kk, kw)
+                    np.matmul(flat, wt[kk], out=dcols)              # (m·OH'·OW', C)
                     dxp[s, ki:ki + (ph * qh - 1) * sh + 1:sh, kj:kj + (pw * qw - 1) * sw + 1:sw] \
-                        += dcols[kk].reshape(m, ph * qh, pw * qw, c)
+                        += dcols.reshape(m, ph * qh, pw * qw, c)
             return dk, db
         results = _parallel.map_halves(part, n)
         _scratch.give(*[a for arrays in scratch for a in arrays])
