@@ -246,6 +246,18 @@ def test_a_killed_worker_costs_speed_not_results(forked_workers):
 
 
 @needs_fork
+def test_when_fork_fails_training_goes_on_in_one_process(forked_workers, monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.warns(RuntimeWarning, match=r"could not start its worker process \(\[Errno 11\].*same numbers"):
+        with_worker = run(True)
+    model = with_worker[2]
+    assert all(w.data.base is None for w in model.weights)          # their own arrays again
+    assert_same(with_worker, run(False))
+
+
+@needs_fork
 def test_an_error_in_the_workers_half_is_raised_as_itself(forked_workers):
     x, y = data()
     x[4:7] = 3e38                                 # finite, but it overflows: rows 4-6 are the worker's half

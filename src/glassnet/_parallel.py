@@ -6,6 +6,9 @@ second half keeps the second core busy. The products scale well (measured on 2 c
 layer's product 2.06 → 1.07 ms, as with a 2-thread BLAS); the short memory-bound calls in between
 gain less, since each NumPy call hands the GIL back and forth (see docs/benchmarks.md).
 
+``fit`` trains most CNNs another way on Linux: each batch's halves in two processes
+(``models/data_parallel.py``), with the conv layers taking their half whole (``whole_batches``).
+
 The split depends only on the batch size, never on the number of cores or threads, so a seeded
 run gives the same numbers bit for bit on one core or two. Threads are used only while the BLAS
 runs single-threaded (``fit``/``predict`` set that for small batches, see ``_blas``) and when the

@@ -138,13 +138,14 @@ class SplitSteps:
         self.worker = None
         self.one_thread = None
         if config.fit_worker() and steps >= MIN_STEPS and can_fork():
-            self.one_thread = _blas.blas_threads(1)        # two processes, one core each
-            self.one_thread.__enter__()
             try:
                 self.worker = _Worker(self, batch_size)
             except OSError as e:                         # no process to spare (a limit, a sandbox)
                 warnings.warn(f"fit could not start its worker process ({e}); training in one process, "
                               "with the same numbers, more slowly.", RuntimeWarning, stacklevel=4)
+            else:
+                self.one_thread = _blas.blas_threads(1)    # two processes, one core each
+                self.one_thread.__enter__()
 
     def __enter__(self):
         return self
@@ -222,20 +223,22 @@ class _Worker:
         self.views, self.grads = arrays[:k], arrays[k:k + t]
         self.pred, self.value, self.has, self.order = arrays[k + t:]
         self.originals = [v.data for v in self.variables]
-        for v, view in zip(self.variables, self.views):
-            view[...] = v.data
-            v.data = view
-        cmd_r, self.cmd_w = os.pipe()
-        self.res_r, res_w = os.pipe()
+        self.pid, self.cmd_w, pipes = None, None, []
         try:
+            for v, view in zip(self.variables, self.views):
+                view[...] = v.data
+                v.data = view
+            pipes += os.pipe()
+            pipes += os.pipe()
+            cmd_r, self.cmd_w, self.res_r, res_w = pipes
             with warnings.catch_warnings():              # Python ≥ 3.12 warns about forking a process with
                 warnings.simplefilter("ignore", DeprecationWarning)   # threads; the child runs no thread
                 self.pid = os.fork()
-        except OSError:
-            os.close(cmd_r)
-            os.close(res_w)
-            self.pid = None
-            self.close()
+        except BaseException:                            # no worker: the weights back in their own arrays
+            for fd in pipes:
+                os.close(fd)
+            self.cmd_w = None
+            self._restore()
             raise
         if self.pid == 0:                                # the child: serve until the main process goes
             code = 1
@@ -324,12 +327,15 @@ class _Worker:
         os.close(self.res_r)
         self.cmd_w = None
         deadline = time.monotonic() + 5
-        while self.pid is not None and os.waitpid(self.pid, os.WNOHANG)[0] == 0:
+        while os.waitpid(self.pid, os.WNOHANG)[0] == 0:
             if time.monotonic() > deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
                 break
             time.sleep(0.001)
+        self._restore()
+
+    def _restore(self):
         for v, original, view in zip(self.variables, self.originals, self.views):
             if v.data is view:
                 if original.flags.writeable and original.shape == view.shape and original.dtype == view.dtype:
