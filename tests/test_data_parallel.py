@@ -34,7 +34,7 @@ def forked_workers(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def small_steps_split(monkeypatch):
-    """These tests' tiny CNNs split too (real models need 20 million multiply-adds per batch)."""
+    """These tests' tiny CNNs split too (real ones need a million multiply-adds per batch)."""
     monkeypatch.setattr(data_parallel, "MIN_MACS", 1)
 
 
@@ -166,14 +166,15 @@ def test_which_models_split(monkeypatch):
     own = OwnStep([Conv2D(4, 3, input_shape=(9, 9, 2)), Flatten(), Dense(3)])
     own.compile("adam", "mse")
     assert not data_parallel.qualifies(own, 7)
-    monkeypatch.setattr(data_parallel, "MIN_MACS", 20_000_000)     # the real threshold
-    assert data_parallel.conv_macs(cnn()) == 7 * 7 * 4 * 3 * 3 * 2
+    monkeypatch.setattr(data_parallel, "MIN_MACS", 1_000_000)      # the real threshold
+    assert data_parallel.forward_macs(cnn()) == 7 * 7 * 4 * (3 * 3 * 2) + 3 * 36
     assert not data_parallel.qualifies(cnn(), 7)
     cifar = glassnet.Sequential([Conv2D(32, 3, activation="relu", input_shape=(32, 32, 3)), MaxPooling2D(),
                                  Conv2D(64, 3, activation="relu"), MaxPooling2D(), Flatten(), Dense(10)])
     cifar.compile("adam", "mse")
-    assert data_parallel.conv_macs(cifar) == 30 * 30 * 32 * 27 + 13 * 13 * 64 * 288
-    assert data_parallel.qualifies(cifar, 32) and not data_parallel.qualifies(cifar, 4)
+    assert data_parallel.forward_macs(cifar) == 30 * 30 * 32 * 27 + 13 * 13 * 64 * 288 + 10 * 2304
+    assert data_parallel.qualifies(cifar, 32)
+    assert data_parallel.qualifies(cnn(), 300) and not data_parallel.qualifies(cnn(), 200)   # 3,636 a sample
 
 
 def test_short_fits_do_not_fork(forked_workers):

@@ -20,8 +20,8 @@ One step on a batch of n samples, mid = ⌈n/2⌉ (``SplitSteps.step``)::
 Which fits split (``qualifies``), on Linux: a Sequential with a Conv2D, only layers that treat each
 sample on its own (Dropout's random masks and BatchNormalization's batch statistics would differ),
 at most 2,000,000 parameters (their gradients cross between the processes every step), at least
-20 million conv multiply-adds per batch (shorter steps gain less than the hand-over costs), a
-built-in loss with the default reduction, and the stock ``train_step``. Other fits, and other
+a million multiply-adds per batch in the forward pass (shorter steps gain less than the hand-over
+costs), a built-in loss with the default reduction, and the stock ``train_step``. Other fits, and other
 platforms (macOS's ``fork`` is unsafe with its system libraries, Windows has none), train as before,
 with the conv layers' halves on two threads.
 
@@ -51,14 +51,18 @@ _PER_SAMPLE = (Activation, AveragePooling2D, Conv2D, Dense, Flatten, GlobalAvera
 _LOSSES = (L.MeanSquaredError, L.MeanAbsoluteError, L.BinaryCrossentropy, L.CategoricalCrossentropy,
            L.SparseCategoricalCrossentropy)
 MAX_PARAMS = 2_000_000
-MIN_MACS = 20_000_000   # conv multiply-adds per batch: below this a step is too short to share
+MIN_MACS = 1_000_000    # multiply-adds per batch (forward): below this a step is too short to share
 MIN_STEPS = 10          # a fit with fewer steps runs both halves here (forking costs ≈ 50 ms)
 
 
-def conv_macs(model):
-    """Multiply-adds of the model's Conv2D layers for one sample (output pixels × KH·KW·C·F)."""
-    return sum(int(np.prod(shape[1:])) * int(np.prod(layer.kernel.shape[:3]))
-               for layer, shape in zip(model.layers, model._shapes) if type(layer) is Conv2D)
+def forward_macs(model):
+    """Multiply-adds of one sample's forward pass through the Conv2D and Dense layers (output
+    values × the kernel values each one sums: KH·KW·C for a conv, the input width for a Dense)."""
+    total = 0
+    for layer, shape in zip(model.layers, model._shapes):
+        if type(layer) in (Conv2D, Dense):
+            total += int(np.prod(shape[1:])) * int(np.prod(layer.kernel.shape[:-1]))
+    return total
 
 
 def qualifies(model, batch_size):
@@ -72,7 +76,7 @@ def qualifies(model, batch_size):
             and all(type(layer) in _PER_SAMPLE for layer in layers)
             and type(model.loss) in _LOSSES and model.loss.reduction == "sum_over_batch_size"
             and model.count_params() <= MAX_PARAMS
-            and conv_macs(model) * batch_size >= MIN_MACS)
+            and forward_macs(model) * batch_size >= MIN_MACS)
 
 
 def can_fork():
@@ -345,4 +349,4 @@ class _Worker:
                     v.data = view.copy()
 
 
-__all__ = ["SplitSteps", "qualifies", "conv_macs", "can_fork", "MAX_PARAMS", "MIN_MACS", "MIN_STEPS"]
+__all__ = ["SplitSteps", "qualifies", "forward_macs", "can_fork", "MAX_PARAMS", "MIN_MACS", "MIN_STEPS"]
