@@ -3,6 +3,7 @@
 floatx   "float32"   the dtype of weights, activations and gradients unless asked otherwise
 epsilon  1e-7        the fuzz factor: probabilities are clipped to [epsilon, 1 - epsilon]
 image_data_format    "channels_last": images are (N, H, W, C)
+fit_worker   True        on Linux, ``fit`` may fork a worker for the second half of each CNN batch
 """
 
 _FLOATX = "float32"
