@@ -15,7 +15,7 @@ from glassnet.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten,
 from glassnet.models import data_parallel
 
 LINUX = sys.platform.startswith("linux")
-needs_fork = pytest.mark.skipif(not (LINUX and data_parallel.can_fork()),
+needs_fork = pytest.mark.skipif(not (LINUX and data_parallel.worker_possible()),
                                 reason="fit's worker process needs Linux's fork and two usable cores")
 
 

@@ -79,7 +79,7 @@ def qualifies(model, batch_size):
             and forward_macs(model) * batch_size >= MIN_MACS)
 
 
-def can_fork():
+def worker_possible():
     """Whether a worker process can run beside this one: two usable cores."""
     return _parallel.usable_cores() >= 2
 
@@ -141,7 +141,7 @@ class SplitSteps:
         self.order = None
         self.worker = None
         self.one_thread = None
-        if config.fit_worker() and steps >= MIN_STEPS and can_fork():
+        if config.fit_worker() and steps >= MIN_STEPS and worker_possible():
             try:
                 self.worker = _Worker(self, batch_size)
             except OSError as e:                         # no process to spare (a limit, a sandbox)
@@ -349,4 +349,5 @@ class _Worker:
                     v.data = view.copy()
 
 
-__all__ = ["SplitSteps", "qualifies", "forward_macs", "can_fork", "MAX_PARAMS", "MIN_MACS", "MIN_STEPS"]
+__all__ = ["SplitSteps", "qualifies", "forward_macs", "worker_possible", "MAX_PARAMS", "MIN_MACS",
+           "MIN_STEPS"]

@@ -228,12 +228,10 @@ class Trainer:
         return history
 
     def _epochs(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb):
-        n = len(x)
-        steps = -(-n // batch_size)
         split = None
-        if data_parallel.qualifies(self, batch_size):                  # a CNN: each batch in two halves, two processes
-            split = data_parallel.SplitSteps(self, x, y, sample_weight, batch_size,
-                                             steps * (epochs - initial_epoch))
+        if data_parallel.qualifies(self, batch_size):      # a CNN: each batch's halves in two processes
+            steps = -(-len(x) // batch_size) * (epochs - initial_epoch)
+            split = data_parallel.SplitSteps(self, x, y, sample_weight, batch_size, steps)
         with split or contextlib.nullcontext():
             self._epoch_loop(x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb, split)
 
