@@ -162,6 +162,12 @@ class SplitSteps:
             self.one_thread.__exit__(None, None, None)
             self.one_thread = None
 
+    def half(self, trainable, idx, start, stop, n):
+        """``_half`` on rows [start, stop) of the batch ``idx`` of n samples (either process)."""
+        rows = _part(idx, start, stop)
+        sw = None if self.sample_weight is None else self.sample_weight[rows]
+        return _half(self.model, trainable, self.x[rows], self.y[rows], sw, (stop - start) / n)
+
     def new_epoch(self, order):
         self.order = order
         if self.worker is not None and order is not None:
@@ -183,13 +189,11 @@ class SplitSteps:
             self.worker = None
         if self.worker is not None:
             self.worker.go(sl.start, sl.stop, self.order is not None)
-        first = _half(model, trainable, self.x[_part(idx, 0, mid)], y[:mid],
-                      None if sw is None else sw[:mid], mid / n)
+        first = self.half(trainable, idx, 0, mid, n)
         second = self.worker.result(n - mid) if self.worker is not None else None
         if second is None:
             failed, self.worker = self.worker, None
-            second = _half(model, trainable, self.x[_part(idx, mid, n)], y[mid:],
-                           None if sw is None else sw[mid:], (n - mid) / n)
+            second = self.half(trainable, idx, mid, n, n)
             if failed is not None:                       # (an error in the data raised just above instead)
                 warnings.warn(f"fit's worker process stopped: {failed.failure}. Training goes on in one "
                               "process, with the same numbers, more slowly.", RuntimeWarning, stacklevel=5)
@@ -260,7 +264,6 @@ class _Worker:
     # -- in the worker ---------------------------------------------------------------------------------
     def _serve(self, cmd_r, res_w):
         _blas.blas_threads(1).__enter__()                # for this process's life
-        split = self.split
         while True:
             message = _read(cmd_r, 24)
             if message is None:
@@ -270,10 +273,7 @@ class _Worker:
                 idx = self.order[start:stop] if shuffled else slice(start, stop)
                 n = stop - start
                 mid = (n + 1) // 2
-                rows = _part(idx, mid, n)
-                sw = None if split.sample_weight is None else split.sample_weight[rows]
-                grads, value, y_pred = _half(self.model, self.trainable, split.x[rows], split.y[rows],
-                                             sw, (n - mid) / n)
+                grads, value, y_pred = self.split.half(self.trainable, idx, mid, n, n)
                 self.value[0] = value
                 self.pred[:n - mid] = y_pred
                 for i, g in enumerate(grads):
