@@ -34,8 +34,10 @@ def forked_workers(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def small_steps_split(monkeypatch):
-    """These tests' tiny CNNs split too (real ones need a million multiply-adds per batch)."""
+    """These tests' tiny CNNs split too (real ones need a million multiply-adds per batch), and the
+    worker shares the optimizer step of their kernels (72 and 108 values; real ones need 16,384)."""
     monkeypatch.setattr(data_parallel, "MIN_MACS", 1)
+    monkeypatch.setattr(data_parallel, "MIN_SHARED_UPDATE", 32)
 
 
 def cnn(seed=0, **compile_args):
@@ -147,7 +149,7 @@ def test_which_models_split(monkeypatch):
     assert data_parallel.qualifies(cnn(loss=losses.CategoricalCrossentropy(from_logits=False)), 7)
     dense = glassnet.Sequential([Dense(3, input_shape=(4,), activation="softmax")])
     dense.compile("adam", "sparse_categorical_crossentropy")
-    assert not data_parallel.qualifies(dense, 7)                     # no Conv2D: steps too short to share
+    assert data_parallel.qualifies(dense, 7)                         # (only with this test's MIN_MACS)
     for extra in (Dropout(0.5), BatchNormalization()):               # random masks, batch statistics
         model = glassnet.Sequential([Conv2D(4, 3, input_shape=(9, 9, 2)), extra, Flatten(), Dense(3)])
         model.compile("adam", "mse")
@@ -175,6 +177,13 @@ def test_which_models_split(monkeypatch):
     assert data_parallel.forward_macs(cifar) == 30 * 30 * 32 * 27 + 13 * 13 * 64 * 288 + 10 * 2304
     assert data_parallel.qualifies(cifar, 32)
     assert data_parallel.qualifies(cnn(), 300) and not data_parallel.qualifies(cnn(), 200)   # 3,636 a sample
+    assert not data_parallel.qualifies(dense, 7)
+    notes = glassnet.Sequential([Dense(10, input_shape=(784,), activation="sigmoid")])
+    notes.compile("adam", "sparse_categorical_crossentropy")
+    assert not data_parallel.qualifies(notes, 32)                    # 250,880 a batch: its steps are too short
+    hidden = glassnet.Sequential([Dense(100, input_shape=(784,), activation="relu"), Dense(10)])
+    hidden.compile("adam", "sparse_categorical_crossentropy")
+    assert data_parallel.qualifies(hidden, 32) and not data_parallel.qualifies(hidden, 8)
 
 
 def test_short_fits_do_not_fork(forked_workers):
@@ -296,6 +305,112 @@ def test_ctrl_c_stops_the_worker_too(forked_workers):
         history, _, model = run(True, callbacks_=[ctrl_c])
     assert model.interrupted and len(history["loss"]) == 1
     assert len(forked_workers) == 1 and no_children_left()
+
+
+def mlp(seed=0, **compile_args):
+    glassnet.utils.set_random_seed(seed)
+    model = glassnet.Sequential([Flatten(input_shape=(9, 9, 2)), Dense(16, activation="relu"),
+                                 Dense(3, activation="softmax")])
+    model.compile(**{"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+                     **compile_args})
+    return model
+
+
+OPTIMIZERS = {
+    "sgd": lambda: glassnet.optimizers.SGD(0.05),
+    "nesterov": lambda: glassnet.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    "rmsprop-centered": lambda: glassnet.optimizers.RMSprop(momentum=0.5, centered=True),
+    "adam-amsgrad": lambda: glassnet.optimizers.Adam(amsgrad=True),
+}
+
+
+@needs_fork
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("make", [cnn, mlp], ids=["cnn", "mlp"])
+def test_the_shared_optimizer_step_gives_the_same_bits(forked_workers, name, make):
+    """Each optimizer's update of the two parts of a kernel, in two processes, is the whole update."""
+    build = lambda: make(optimizer=OPTIMIZERS[name]())              # noqa: E731
+    with_worker = run(True, make=build)
+    assert [len(w.shared) for w in forked_workers] == [2]          # the two kernels
+    assert_same(with_worker, run(False, make=build))
+    optimizer = with_worker[2].optimizer
+    for var in with_worker[2].trainable_weights:                    # the state is its own again after fit
+        assert all(a.base is None for a in optimizer._slots[id(var)][1])
+
+
+class Halving(glassnet.optimizers.Adam):
+    """An optimizer the worker cannot know to be elementwise."""
+
+    def _update(self, w, g, slots, f):
+        super()._update(w, g * f(0.5), slots, f)
+
+
+@needs_fork
+def test_other_optimizers_step_in_the_main_process(forked_workers):
+    with_worker = run(True, make=lambda: cnn(optimizer=Halving()))
+    assert len(forked_workers) == 1 and forked_workers[0].shared == []
+    assert_same(with_worker, run(False, make=lambda: cnn(optimizer=Halving())))
+
+
+def change_optimizer(model):
+    model.optimizer.learning_rate = 0.01                             # sent to the worker with each step
+    model.optimizer.beta_1 = 0.5                                    # not sent: the worker stops
+
+
+@needs_fork
+@pytest.mark.parametrize("action", [lambda model: setattr(model.optimizer, "learning_rate", 0.01),
+                                    change_optimizer,
+                                    lambda model: model.optimizer.set_state(
+                                        model.trainable_weights, model.optimizer.get_state(model.trainable_weights))],
+                         ids=["learning-rate", "beta_1", "set_state"])
+def test_what_callbacks_change_in_the_optimizer_reaches_the_worker(forked_workers, action):
+    cb = lambda: [AtBatch(1, 2, action)]                             # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_worker = run(True, callbacks_=cb())
+    assert len(forked_workers) == 1 and no_children_left()
+    assert_same(with_worker, run(False, callbacks_=cb()))
+
+
+def kill_before_update(monkeypatch, at_step):
+    """Kill the worker (and wait until it is dead) just before the main process's ``at_step``-th update."""
+    real, calls = data_parallel._Worker.update, []
+
+    def update(self, *args):
+        calls.append(1)
+        if len(calls) == at_step:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        return real(self, *args)
+    monkeypatch.setattr(data_parallel._Worker, "update", update)
+
+
+@needs_fork
+def test_a_worker_killed_before_its_update_costs_speed_not_results(forked_workers, monkeypatch):
+    kill_before_update(monkeypatch, 9)
+    with pytest.warns(RuntimeWarning, match=r"stopped: it exited unexpectedly\. .*with the same numbers"):
+        with_worker = run(True)
+    assert no_children_left()
+    assert_same(with_worker, run(False))
+
+
+@needs_fork
+def test_a_worker_killed_during_its_update_says_what_may_be_lost(forked_workers, monkeypatch):
+    real, parent = data_parallel._step_part, os.getpid()
+
+    def step_part(optimizer, part, a, b):
+        if os.getpid() != parent:                                   # the worker dies halfway through its part
+            part[0][: len(part[0]) // 2] = 0.0
+            os._exit(3)
+        real(optimizer, part, a, b)
+    monkeypatch.setattr(data_parallel, "_step_part", step_part)
+    with pytest.warns(RuntimeWarning) as caught:
+        history, weights, model = run(True)
+    messages = [str(w.message) for w in caught if "worker" in str(w.message)]
+    assert len(messages) == 1 and "same numbers" not in messages[0]
+    assert "while it updated part of" in messages[0] and "may have missed this step's update" in messages[0]
+    assert len(history["loss"]) == 3 and all(np.isfinite(w).all() for w in weights)
+    assert no_children_left()
 
 
 def test_set_fit_worker_checks_its_argument():

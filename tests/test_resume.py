@@ -159,17 +159,20 @@ def test_second_ctrl_c_raises_keyboard_interrupt():
 
 
 # -- the CLI under real signals ----------------------------------------------------------------------------
-# Each optimizer step sleeps 3 ms in the child, so a 640-digit epoch (20 steps) lasts ~0.1 s: long
-# enough to be hit mid-epoch, short enough that the whole file runs in a few seconds.
+# Each optimizer step sleeps 3 ms in the child (in one process, or split with fit's worker), so a
+# 640-digit epoch (20 steps) lasts ~0.1 s: long enough to be hit mid-epoch, short enough that the whole
+# file runs in a few seconds.
 SLOW_CLI = """
 import sys, time
 sys.modules["glassnet.plots"] = None        # no report.png: saves importing matplotlib
-from glassnet.models import training
-step = training.Trainer.train_step
-def slow_step(self, *args, **kwargs):
-    time.sleep(0.003)
-    return step(self, *args, **kwargs)
-training.Trainer.train_step = slow_step
+from glassnet.models import data_parallel, training
+def slowed(step):
+    def slow_step(self, *args, **kwargs):
+        time.sleep(0.003)
+        return step(self, *args, **kwargs)
+    return slow_step
+training.Trainer.train_step = slowed(training.Trainer.train_step)
+data_parallel.SplitSteps.step = slowed(data_parallel.SplitSteps.step)    # (the steps of a worker's fit)
 from glassnet import cli
 sys.exit(cli.main(sys.argv[1:]))
 """

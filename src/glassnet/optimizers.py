@@ -65,11 +65,15 @@ class Optimizer:
                                  f"{getattr(var, 'name', '?')!r} of shape {w.shape}; they must match.")
             if g.dtype != w.dtype:
                 g = g.astype(w.dtype)
-            entry = self._slots.get(id(var))
-            if entry is None or entry[0] is not var:
-                entry = self._slots[id(var)] = (var, self._make_slots(w))
-            self._update(w, g, entry[1], w.dtype.type)
+            self._update(w, g, self._slots_of(var), w.dtype.type)
         self.iterations += 1
+
+    def _slots_of(self, var):
+        """``var``'s state and scratch arrays (``_make_slots``), made at its first update."""
+        entry = self._slots.get(id(var))
+        if entry is None or entry[0] is not var:
+            entry = self._slots[id(var)] = (var, self._make_slots(var.data))
+        return entry[1]
 
     def apply(self, grads, trainable_variables):
         """Keras 3 spelling: ``apply(grads, variables)`` = ``apply_gradients(zip(grads, variables))``."""
