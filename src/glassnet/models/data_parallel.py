@@ -1,33 +1,41 @@
-"""Each training step of a CNN in two halves, the second half in a forked worker process.
+"""Training steps shared with a forked worker process: two plans, one per kind of network.
 
-A conv model's step is a few large matrix products and many short memory-bound NumPy calls. Two
-threads (``_parallel``) share one GIL, so those short calls wait for each other; a process has its
-own. Measured on the 2-core machine (CIFAR CNN, batch 32): a half-batch step alone in one process
-takes 0.82× the time of the full-batch step on two threads, and two such processes side by side
-slow each other by only ≈ 6 % (memory bandwidth).
+Two threads (``_parallel``) share one GIL, so short NumPy calls wait for each other; a process has
+its own. So on Linux ``fit`` forks one worker when it starts, and each step is divided between the
+two processes in one of two ways (``plan_for``).
 
-One step on a batch of n samples, mid = ⌈n/2⌉ (``SplitSteps.step``)::
+**Kernel rows** (``_Rows``), for networks that start with a Dense layer (after Flatten / InputLayer),
+such as the notes' MLPs. The first layer's product x·W is split along the inputs: the main process
+takes the first R rows of W (and columns of x), the worker the rest::
 
-    main process                                  worker (forked when fit starts)
-    "go": where the batch lies in this epoch's order  →
-    forward, loss, backward on samples [0, mid)   forward, loss, backward on samples [mid, n)
-      upstream gradient mid/n                       upstream gradient (n − mid)/n
-                                               ←  its gradients, loss and outputs (shared memory)
-    g = g_main + g_worker                         (the loss is the mean over the batch, so the
-                                                   halves' means weighted mid/n and (n − mid)/n)
-    optimizer step on the weights, which live in shared memory: the worker sees them at once
+    main process                                     worker
+    "go": where the batch lies in the epoch's order →
+    a₀ = x[:, :R] · W[:R]                            a₁ = x[:, R:] · W[R:]
+                                                  ←  a₁ (n × units, shared memory)
+    z = a₀ + a₁, then bias, activation, the other
+    layers, loss and backward (the engine): dL/dz →
+    dW[:R] = x[:, :R]ᵀ · dL/dz                       dW[R:] = x[:, R:]ᵀ · dL/dz
+    optimizer step of W[:R] and the other weights    optimizer step of W[R:]
 
-Which fits split (``qualifies``), on Linux: a Sequential with a Conv2D, only layers that treat each
-sample on its own (Dropout's random masks and BatchNormalization's batch statistics would differ),
-at most 2,000,000 parameters (their gradients cross between the processes every step), at least
-a million multiply-adds per batch in the forward pass (shorter steps gain less than the hand-over
-costs), a built-in loss with the default reduction, and the stock ``train_step``. Other fits, and other
-platforms (macOS's ``fork`` is unsafe with its system libraries, Windows has none), train as before,
-with the conv layers' halves on two threads.
+What crosses between the processes is two n × units blocks, so the plan does not depend on how far
+apart the two cores are; the first layer's products and its kernel's optimizer step (in the notes'
+hidden MLP 60 % of a step) run on both cores.
+
+**Halves** (``_Halves``), for the other networks (CNNs): the worker runs forward, loss and backward
+on the second half of the batch, the main process on the first; each half's loss gradient is scaled
+by its share of the batch, so their gradients add up to the batch's. The worker's gradients cross
+over, and each process then updates one half of every large variable (``MIN_SHARED_UPDATE``).
+
+Which fits are shared: Linux, the stock ``train_step``, at least a million multiply-adds per batch
+(``MIN_MACS``; below it a step is too short to share). Rows: any layers after the first Dense, any
+loss. Halves: only layers that treat each sample on its own (Dropout's random masks and
+BatchNormalization's batch statistics would differ), a built-in loss with the default reduction, at
+most 2,000,000 parameters. Other fits, and other platforms (macOS's ``fork`` is unsafe with its
+system libraries, Windows has none), train as before.
 
 The numbers depend only on the model, the batch size and the platform. Where no worker runs (one
 usable core, a fit of fewer than 10 steps, ``config.set_fit_worker(False)``, a failed worker), the
-main process computes the two halves one after the other, with the same results bit for bit.
+main process computes both parts one after the other, with the same results bit for bit.
 """
 import math
 import mmap
@@ -69,17 +77,41 @@ def forward_macs(model):
     return total
 
 
-def qualifies(model, batch_size):
-    """Whether ``fit`` trains ``model`` in split steps with batches of ``batch_size`` (module docstring).
-    This decides the numbers, so it depends on the model, the batch size and the platform only."""
+def _first_dense(model):
+    """The index of the model's first Dense layer if only InputLayer / Flatten come before it and its
+    input is one vector a sample (the kernel rows plan), else None."""
+    for i, layer in enumerate(model.layers):
+        if type(layer) is Dense:
+            shape = model._shapes[i - 1] if i else model.input_shape
+            return i if len(shape) == 2 and layer.kernel.shape[0] >= 2 else None
+        if type(layer) not in (InputLayer, Flatten):
+            return None
+    return None
+
+
+def plan_for(model, batch_size):
+    """``_Rows``, ``_Halves`` or None: how ``fit`` shares each step of ``model`` with batches of
+    ``batch_size`` (module docstring). It decides the numbers, so it depends on the model, the batch
+    size and the platform only."""
     from .training import Trainer
+    if not (sys.platform.startswith("linux") and hasattr(os, "fork")
+            and type(model).train_step is Trainer.train_step and forward_macs(model) * batch_size >= MIN_MACS):
+        return None
+    first = _first_dense(model)
+    if first is not None:
+        kernel = model.layers[first].kernel
+        return _Rows if kernel.shape[0] * kernel.shape[1] * batch_size >= MIN_MACS else None
     layers = model.layers
-    return (sys.platform.startswith("linux") and hasattr(os, "fork")
-            and type(model).train_step is Trainer.train_step
-            and all(type(layer) in _PER_SAMPLE for layer in layers)
+    if (all(type(layer) in _PER_SAMPLE for layer in layers)
             and type(model.loss) in _LOSSES and model.loss.reduction == "sum_over_batch_size"
-            and model.count_params() <= MAX_PARAMS
-            and forward_macs(model) * batch_size >= MIN_MACS)
+            and model.count_params() <= MAX_PARAMS):
+        return _Halves
+    return None
+
+
+def qualifies(model, batch_size):
+    """Whether ``fit`` shares the steps of ``model`` with a worker process (``plan_for``)."""
+    return plan_for(model, batch_size) is not None
 
 
 def worker_possible():
@@ -132,8 +164,12 @@ def _read(fd, size):
     return data
 
 
+def _flat(a):
+    return a.reshape(-1)
+
+
 class SplitSteps:
-    """The split steps of one ``fit`` (a context manager: the worker, if any, lives inside it).
+    """The shared steps of one ``fit`` (a context manager: the worker, if any, lives inside it).
 
     ``new_epoch(order)`` before each epoch (``order`` a permutation, or None in order), then
     ``step(batch_slice)`` → ``(loss value, y_pred, y, sample_weight)`` of that batch.
@@ -142,7 +178,8 @@ class SplitSteps:
     def __init__(self, model, x, y, sample_weight, batch_size, steps):
         self.model, self.x, self.y, self.sample_weight = model, x, y, sample_weight
         self.order = None
-        self.worker = None
+        self.plan = plan_for(model, batch_size)(self, batch_size)
+        self.worker = self.stopped = None
         self.one_thread = None
         if config.fit_worker() and steps >= MIN_STEPS and worker_possible():
             try:
@@ -153,6 +190,8 @@ class SplitSteps:
             else:
                 self.one_thread = _blas.blas_threads(1)    # two processes, one core each
                 self.one_thread.__enter__()
+        if self.worker is None:                          # the plan's buffers, in this process only
+            self.plan.bind([np.zeros(shape, dtype) for shape, dtype in self.plan.specs()])
 
     def __enter__(self):
         return self
@@ -165,133 +204,323 @@ class SplitSteps:
             self.one_thread.__exit__(None, None, None)
             self.one_thread = None
 
-    def half(self, trainable, idx, start, stop, n):
-        """``_half`` on rows [start, stop) of the batch ``idx`` of n samples (either process)."""
-        rows = _part(idx, start, stop)
-        sw = None if self.sample_weight is None else self.sample_weight[rows]
-        return _half(self.model, trainable, self.x[rows], self.y[rows], sw, (stop - start) / n)
-
     def new_epoch(self, order):
         self.order = order
         if self.worker is not None and order is not None:
             self.worker.order[:] = order
-
-    def _stopped(self, worker):
-        same = "with the same numbers, " if worker.exact else ""
-        warnings.warn(f"fit's worker process stopped: {worker.failure}. Training goes on in one process, "
-                      f"{same}more slowly.", RuntimeWarning, stacklevel=5)
 
     def step(self, sl):
         model = self.model
         idx = self.order[sl] if self.order is not None else sl
         y = self.y[idx]
         sw = None if self.sample_weight is None else self.sample_weight[idx]
-        n = len(y)
-        if n < 2:
-            value, y_pred = model.train_step(self.x[idx], y, sw)
-            return value, y_pred, y, sw
-        mid = (n + 1) // 2
         trainable = model.trainable_weights
         worker = self.worker
         if worker is not None and not worker.in_sync(trainable):    # e.g. a callback froze a layer
             worker.close()
-            worker = self.worker = None
-        if worker is not None:
-            worker.go(sl.start, sl.stop, self.order is not None)
-        first = self.half(trainable, idx, 0, mid, n)
-        second = None
-        if worker is not None:
-            worker.share(first[0])
-            second = worker.result(n - mid)
-        if second is None:
             self.worker = None
-            second = self.half(trainable, idx, mid, n, n)
-            if worker is not None:                       # (an error in the data raised just above instead)
-                self._stopped(worker)
-        (g0, v0, p0), (g1, v1, p1) = first, second
-        value = (v0 * mid + v1 * (n - mid)) / n          # the mean over the batch
-        y_pred = np.concatenate([p0, p1])
-        if not math.isfinite(value):
-            return value, y_pred, y, sw
-        if self.worker is not None and self.worker.shares_update:
-            self.worker.update(trainable, g0, g1)
-            if self.worker.failure is not None:
-                self.worker = None
-                self._stopped(worker)
-            return value, y_pred, y, sw
-        pairs = []
-        for a, b, w in zip(g0, g1, trainable):
-            w.grad = a if b is None else (b.copy() if a is None else a + b)
-            if w.grad is not None:
-                pairs.append((w.grad, w))
-        model.optimizer.apply_gradients(pairs)
+        value, y_pred = self.plan.step(sl, idx, y, sw, trainable)
         return value, y_pred, y, sw
 
+    def go(self, sl):
+        """Tell the worker (if any) to start on batch ``sl``; False if there is none."""
+        if self.worker is None:
+            return False
+        self.worker.go(sl.start, sl.stop, self.order is not None)
+        return True
 
-def _flat(a):
-    return a.reshape(-1)
+    def reply(self):
+        """The worker's answer to the last message: True, or False (it failed, and is closed)."""
+        worker = self.worker
+        if worker is None:
+            return False
+        if worker._reply():
+            return True
+        worker.close()
+        self.worker = None
+        self.stopped = worker
+        return False
+
+    def finish_update(self, theirs):
+        """Wait for the worker's part of the optimizer step. If it failed before it began, ``theirs()``
+        does that part here (exactly; still in the shared memory, which ``close`` then copies back)."""
+        worker = self.worker
+        if worker._reply():
+            return
+        if worker.ctl[2] < worker.updates:
+            theirs()
+        elif worker.ctl[3] < worker.updates:
+            worker.partial()
+        worker.close()
+        self.worker, self.stopped = None, worker
+        self.warn_stopped()
+
+    def warn_stopped(self):
+        """The warning for a worker that failed in this step (after the step's own errors, if any)."""
+        worker = getattr(self, "stopped", None)
+        if worker is not None:
+            self.stopped = None
+            same = "with the same numbers, " if worker.exact else ""
+            warnings.warn(f"fit's worker process stopped: {worker.failure}. Training goes on in one process, "
+                          f"{same}more slowly.", RuntimeWarning, stacklevel=6)
+
+    def update(self, pairs, parts):
+        """The optimizer's update (not yet counted in its ``iterations``) of ``pairs`` [(gradient,
+        variable)], whole, and of ``parts`` of shared variables (``_SharedUpdate.mine`` or ``theirs``)."""
+        opt = self.model.optimizer
+        for g, w in pairs:
+            if g is not None:
+                opt._update(w.data, g, opt._slots_of(w), w.data.dtype.type)
+        for w, slots, total in parts:
+            opt._update(w, total, slots, w.dtype.type)
 
 
 class _SharedUpdate:
     """A variable whose optimizer step the two processes share: the main process updates its values
-    [0, cut), the worker [cut, size). Its optimizer slots, the main process's gradient (which the
-    worker reads) and the summed gradient are in shared memory; ``mine`` and ``theirs`` hold each
-    part's flat views ``(weight, slots, summed gradient, main's gradient, worker's gradient)``."""
+    [0, cut), the worker [cut, size). Its gradient and optimizer slots are in shared memory; ``mine``
+    and ``theirs`` hold each part's flat views ``(weight, slots, gradient)``."""
 
-    def __init__(self, index, var, worker_grad, arrays):
-        self.index, self.var, size = index, var, var.data.size
-        self.cut = cut = _cut(size)
-        self.main_grad, self.total, self.slots = arrays[0], arrays[1], arrays[2:]
-        self.mine, self.theirs = self._views(0, cut, worker_grad), self._views(cut, size, worker_grad)
+    def __init__(self, index, var, cut, grad, slots):
+        self.index, self.var, self.cut, self.grad, self.slots = index, var, cut, grad, slots
+        self.mine, self.theirs = self._views(0, cut), self._views(cut, var.data.size)
 
-    def _views(self, lo, hi, worker_grad):
-        return (_flat(self.var.data)[lo:hi], [_flat(a)[lo:hi] for a in self.slots], _flat(self.total)[lo:hi],
-                _flat(self.main_grad)[lo:hi], _flat(worker_grad)[lo:hi])
+    def _views(self, lo, hi):
+        return _flat(self.var.data)[lo:hi], [_flat(a)[lo:hi] for a in self.slots], _flat(self.grad)[lo:hi]
 
 
-def _step_part(optimizer, part, main_grad, worker_grad):
-    """The optimizer's update of one part of a shared variable from the two halves' gradients."""
-    w, slots, total, _, _ = part
-    np.add(main_grad, worker_grad, out=total)
-    optimizer._update(w, total, slots, w.dtype.type)
+class _Rows:
+    """The kernel rows plan (module docstring): the worker computes rows [R, D) of the first Dense
+    layer's product and kernel gradient, and updates those rows of its kernel."""
+
+    def __init__(self, split, batch_size):
+        model = self.model = split.model
+        self.split, self.first = split, _first_dense(model)
+        layer = self.layer = model.layers[self.first]
+        self.kernel = layer.kernel                       # (when the fit starts: for the shared memory)
+        self.rest = model._plan[self.first + 1:]
+        d, units = self.kernel.shape
+        self.rows = d // 2
+        x = split.x
+        self.x2 = x.reshape(len(x), -1) if x.flags.c_contiguous else None     # (a view, or per batch)
+        self.batch_size, self.units = batch_size, units
+        self.xs = None                                   # the worker's columns of the batch
+
+    def columns(self, idx, lo, hi):
+        """Columns [lo, hi) of the batch ``idx`` (index array or slice), flattened."""
+        if self.x2 is not None:
+            return self.x2[idx, lo:hi]
+        x = self.split.x[idx]
+        return np.ascontiguousarray(x.reshape(len(x), -1)[:, lo:hi])
+
+    # what the worker needs in shared memory: its product a₁, dL/dz, the kernel's gradient
+    def specs(self):
+        dtype = self.kernel.data.dtype
+        return [((self.batch_size, self.units), dtype), ((self.batch_size, self.units), dtype),
+                (self.kernel.shape, dtype)]
+
+    def bind(self, arrays):
+        self.a1, self.dz, self.grad = arrays
+
+    def shared_updates(self, trainable, optimizer):
+        """[(index, cut, gradient array)]: the kernel's rows [R, D) are the worker's to update."""
+        if type(optimizer) not in _ELEMENTWISE or not any(w is self.kernel for w in trainable):
+            return []
+        i = next(k for k, w in enumerate(trainable) if w is self.kernel)
+        return [(i, self.rows * self.units, self.grad)]
+
+    # -- in the worker ---------------------------------------------------------------------------------
+    def worker_go(self, worker, idx, n):
+        self.xs = self.columns(idx, self.rows, self.kernel.shape[0])
+        np.matmul(self.xs, self.kernel.data[self.rows:], out=self.a1[:n])
+
+    def worker_back(self, worker, n, update):
+        np.matmul(self.xs.T, self.dz[:n], out=self.grad[self.rows:])
+        if update:
+            worker.ctl[2] += 1                           # begun: the state may change from here
+            for u in worker.shared:
+                w, slots, total = u.theirs
+                worker.optimizer._update(w, total, slots, w.dtype.type)
+            worker.ctl[3] += 1
+
+    # -- in the main process ---------------------------------------------------------------------------
+    def step(self, sl, idx, y, sw, trainable):
+        split, model, layer = self.split, self.model, self.layer
+        kernel, n, rows, d = layer.kernel, len(y), self.rows, layer.kernel.shape[0]
+        sent = split.go(sl)
+        x0 = self.columns(idx, 0, rows)
+        a = x0 @ kernel.data[:rows]
+        x1 = None
+        if sent and split.reply():
+            a1 = self.a1[:n]
+        else:
+            x1 = self.columns(idx, rows, d)
+            a1 = x1 @ kernel.data[rows:]
+        a += a1                                          # x·W, as the sum of the two parts
+        for w in trainable:
+            w.grad = None
+        z = Tensor(a, requires_grad=True)
+        out = layer.activation(z + layer.bias if layer.use_bias else z)
+        for call, takes_training in self.rest:
+            out = call(out, training=True) if takes_training else call(out)
+        loss = model.loss(y, out, sample_weight=sw)
+        value = float(loss.data)
+        split.warn_stopped()
+        if not math.isfinite(value):
+            return value, out.data
+        loss.backward()
+        dz = z.grad
+        learns = any(w is kernel for w in trainable)
+        worker = split.worker if learns else None
+        shared = worker.shared if worker is not None else []
+        if worker is not None:                           # its rows of the kernel's gradient (and update)
+            self.dz[:n] = dz
+            worker.back(n, bool(shared))
+        if learns:
+            np.matmul(x0.T, dz, out=self.grad[:rows])
+            if not shared and not (worker is not None and split.reply()):     # its rows here
+                x1 = self.columns(idx, rows, d) if x1 is None else x1
+                np.matmul(x1.T, dz, out=self.grad[rows:])
+            kernel.grad = self.grad
+        mine = {u.index for u in shared}
+        split.update([(w.grad, w) for i, w in enumerate(trainable) if i not in mine], [u.mine for u in shared])
+        if shared:
+            def theirs():                                # its rows, here
+                x = self.columns(idx, rows, d) if x1 is None else x1
+                np.matmul(x.T, dz, out=self.grad[rows:])
+                split.update([], [u.theirs for u in shared])
+            split.finish_update(theirs)
+        model.optimizer.iterations += 1
+        return value, out.data
+
+
+class _Halves:
+    """The halves plan (module docstring): the worker computes forward, loss and backward of the
+    second half of each batch, and updates the second part of each large variable."""
+
+    def __init__(self, split, batch_size):
+        self.split, self.model, self.batch_size = split, split.model, batch_size
+        self.grads = None
+
+    def specs(self):
+        model = self.model
+        out_shape = (self.batch_size // 2,) + tuple(model.output_shape[1:])   # the second half: the smaller
+        return ([(w.data.shape, w.data.dtype) for w in model.trainable_weights]       # the worker's gradients
+                + [(w.data.shape, w.data.dtype) for w in model.trainable_weights]     # the summed gradients
+                + [(out_shape, model.dtype), ((1,), np.float64), ((len(model.trainable_weights),), np.uint8)])
+
+    def bind(self, arrays):
+        t = len(self.model.trainable_weights)
+        self.theirs, self.sums = arrays[:t], arrays[t:2 * t]
+        self.pred, self.value, self.has = arrays[2 * t:]
+
+    def shared_updates(self, trainable, optimizer):
+        """[(index, cut, gradient array)]: the second part of each large variable is the worker's."""
+        if type(optimizer) not in _ELEMENTWISE:
+            return []
+        return [(i, _cut(w.data.size), self.sums[i]) for i, w in enumerate(trainable)
+                if w.data.size >= MIN_SHARED_UPDATE and w.data.dtype == self.model.dtype]
+
+    def half(self, trainable, idx, start, stop, n):
+        """``_half`` on rows [start, stop) of the batch ``idx`` of n samples (either process)."""
+        split = self.split
+        rows = _part(idx, start, stop)
+        sw = None if split.sample_weight is None else split.sample_weight[rows]
+        return _half(self.model, trainable, split.x[rows], split.y[rows], sw, (stop - start) / n)
+
+    # -- in the worker ---------------------------------------------------------------------------------
+    def worker_go(self, worker, idx, n):
+        mid = (n + 1) // 2
+        grads, value, y_pred = self.half(worker.trainable, idx, mid, n, n)
+        self.value[0] = value
+        self.pred[:n - mid] = y_pred
+        for i, g in enumerate(grads):
+            self.has[i] = g is not None
+            if g is not None:
+                self.theirs[i][...] = g
+        self.grads = grads
+
+    def worker_back(self, worker, n, update):
+        worker.ctl[2] += 1                               # begun: the state may change from here
+        for u in worker.shared:
+            w, slots, total = u.theirs                   # total holds the main process's half already
+            np.add(total, _flat(self.grads[u.index])[u.cut:], out=total)
+            worker.optimizer._update(w, total, slots, w.dtype.type)
+        worker.ctl[3] += 1
+
+    # -- in the main process ---------------------------------------------------------------------------
+    def step(self, sl, idx, y, sw, trainable):
+        split, n = self.split, len(y)
+        if n < 2:                                        # nothing to split
+            return self.model.train_step(split.x[idx], y, sw)
+        mid = (n + 1) // 2
+        sent = split.go(sl)
+        g0, v0, p0 = self.half(trainable, idx, 0, mid, n)
+        worker = split.worker
+        shared = worker.shared if worker is not None else []
+        for u in shared:                                 # the worker's part of this half's gradient, for it
+            if g0[u.index] is not None:                  # to add its own to (in place)
+                u.theirs[2][...] = _flat(g0[u.index])[u.cut:]
+        if sent and split.reply():
+            g1 = [g if has else None for g, has in zip(self.theirs, self.has)]
+            v1, p1 = float(self.value[0]), self.pred[:n - mid]
+        else:
+            g1, v1, p1 = self.half(trainable, idx, mid, n, n)
+            shared = []
+        split.warn_stopped()                             # (an error in the data raised just above instead)
+        value = (v0 * mid + v1 * (n - mid)) / n          # the mean over the batch
+        y_pred = np.concatenate([p0, p1])
+        if not math.isfinite(value):
+            return value, y_pred
+        shared = [u for u in shared if g0[u.index] is not None]
+        if shared:
+            split.worker.back(n, True)
+        mine = {u.index for u in shared}
+        pairs = []
+        for i, (a, b, w) in enumerate(zip(g0, g1, trainable)):
+            if i not in mine:
+                w.grad = a if b is None else (b.copy() if a is None else a + b)
+                pairs.append((w.grad, w))
+        for u in shared:
+            np.add(_flat(g0[u.index])[:u.cut], _flat(g1[u.index])[:u.cut], out=u.mine[2])
+            trainable[u.index].grad = u.grad
+        split.update(pairs, [u.mine for u in shared])
+        if shared:
+            def theirs():                                # its part, here
+                for u in shared:
+                    np.add(u.theirs[2], _flat(g1[u.index])[u.cut:], out=u.theirs[2])
+                split.update([], [u.theirs for u in shared])
+            split.finish_update(theirs)
+        self.model.optimizer.iterations += 1
+        return value, y_pred
 
 
 class _Worker:
-    """The forked process that computes the second half of each batch, and the shared memory it
-    works in: the model's weights (the main process's Variables point into it for the fit), the
-    worker's gradients, loss and outputs, the epoch's sample order, and what the optimizer step of
-    the variables of ``MIN_SHARED_UPDATE`` values or more needs (``_SharedUpdate``).
+    """The forked process, and the shared memory both processes work in: the model's weights (the
+    main process's Variables point into it for the fit), the epoch's sample order, what the plan
+    passes between the processes, and the optimizer slots of the variables whose update the two
+    share (``_SharedUpdate``).
 
-    Messages go through two pipes (main → worker: "go" and "update"; worker → main: a status byte,
-    or an error). Each side also counts the messages it sent in shared memory, and a reader spins on
+    Messages go through two pipes (main → worker: "go" and "back"; worker → main: a status byte, or
+    an error). Each side also counts the messages it sent in shared memory, and a reader spins on
     that count for up to ``SPIN_S`` before it reads the pipe: a process woken from a pipe read loses
     ≈ 70 µs, a fifth of a dense network's step. The read still carries the synchronisation (the kernel
     orders the sender's writes before its message), so the spin only saves the sleep.
     """
 
     def __init__(self, split, batch_size):
-        model = split.model
-        self.split, self.model, self.loss, self.failure, self.exact = split, model, model.loss, None, True
+        model, plan = split.model, split.plan
+        self.split, self.plan, self.model, self.loss = split, plan, model, model.loss
+        self.failure, self.exact = None, True
         self.variables, self.trainable = model.weights, model.trainable_weights
         opt = self.optimizer = model.optimizer
         self.hyper = _hyper(opt)
-        big = ([i for i, w in enumerate(self.trainable)
-                if w.data.size >= MIN_SHARED_UPDATE and w.data.dtype == model.dtype]
-               if type(opt) in _ELEMENTWISE else [])
-        per_big = 2 + opt._n_slots()
-        most = batch_size // 2                           # the second half is the smaller one
-        out_shape = (most,) + tuple(model.output_shape[1:])
-        specs = ([(v.data.shape, v.data.dtype) for v in self.variables]
-                 + [(v.data.shape, v.data.dtype) for v in self.trainable]
-                 + [(out_shape, model.dtype), ((1,), np.float64), ((len(self.trainable),), np.uint8),
-                    ((len(split.x),), np.intp), ((4,), np.int64)]
-                 + [(self.trainable[i].data.shape, self.trainable[i].data.dtype) for i in big for _ in range(per_big)])
-        arrays = _shared_arrays(specs)
-        k, t = len(self.variables), len(self.trainable)
-        self.views, self.grads = arrays[:k], arrays[k:k + t]
+        plan_specs = plan.specs()
+        arrays = _shared_arrays([(v.data.shape, v.data.dtype) for v in self.variables]
+                                + [((len(split.x),), np.intp), ((4,), np.int64)] + plan_specs)
+        k = len(self.variables)
+        self.views = arrays[:k]
         # ctl: [messages main → worker, messages back, updates the worker began, updates it finished]
-        self.pred, self.value, self.has, self.order, self.ctl = arrays[k + t:k + t + 5]
-        rest = arrays[k + t + 5:]
+        self.order, self.ctl = arrays[k:k + 2]
         self.sent = self.seen = self.updates = 0         # messages this process sent / read; update steps
         self.originals = [v.data for v in self.variables]
         self.pid, self.cmd_w, self.shared, pipes = None, None, [], []
@@ -299,13 +528,18 @@ class _Worker:
             for v, view in zip(self.variables, self.views):
                 view[...] = v.data
                 v.data = view
-            for j, i in enumerate(big):                  # their optimizer state, in shared memory
+            plan.bind(arrays[k + 2:])
+            updates = plan.shared_updates(self.trainable, opt)
+            slots = _shared_arrays([(self.trainable[i].data.shape, self.trainable[i].data.dtype)
+                                    for i, _, _ in updates for _ in range(opt._n_slots())])
+            per = opt._n_slots()
+            for j, (i, cut, grad) in enumerate(updates):     # their optimizer state, in shared memory
                 var = self.trainable[i]
-                update = _SharedUpdate(i, var, self.grads[i], rest[j * per_big:(j + 1) * per_big])
-                for a, b in zip(update.slots, opt._slots_of(var)):
+                mine = slots[j * per:(j + 1) * per]
+                for a, b in zip(mine, opt._slots_of(var)):
                     a[...] = b
-                opt._slots[id(var)] = (var, update.slots)
-                self.shared.append(update)
+                opt._slots[id(var)] = (var, mine)
+                self.shared.append(_SharedUpdate(i, var, cut, grad, mine))
             pipes += os.pipe()
             pipes += os.pipe()
             cmd_r, self.cmd_w, self.res_r, res_w = pipes
@@ -332,10 +566,6 @@ class _Worker:
         os.close(cmd_r)
         os.close(res_w)
 
-    @property
-    def shares_update(self):
-        return bool(self.shared)
-
     # -- messages (either process) -----------------------------------------------------------------------
     _mine = 0                                            # which count in ctl is this process's
 
@@ -357,7 +587,7 @@ class _Worker:
     # -- in the worker ---------------------------------------------------------------------------------
     def _serve(self):
         _blas.blas_threads(1).__enter__()                # for this process's life
-        opt, trainable, grads = self.optimizer, self.trainable, None
+        plan, opt, n = self.plan, self.optimizer, 0
         while True:
             message = self._receive(_MESSAGE.size)
             if message is None:
@@ -365,24 +595,12 @@ class _Worker:
             kind, a, b, c, lr = _MESSAGE.unpack(message)
             try:
                 if kind == _GO:
-                    start, stop = a, b
-                    idx = self.order[start:stop] if c else slice(start, stop)
+                    start, stop, shuffled = a, b, c
                     n = stop - start
-                    mid = (n + 1) // 2
-                    grads, value, y_pred = self.split.half(trainable, idx, mid, n, n)
-                    self.value[0] = value
-                    self.pred[:n - mid] = y_pred
-                    for i, g in enumerate(grads):
-                        self.has[i] = g is not None
-                        if g is not None:
-                            self.grads[i][...] = g
-                else:                                    # _UPDATE: its part of the shared variables
-                    self.ctl[2] += 1                     # begun: the state may change from here
+                    plan.worker_go(self, self.order[start:stop] if shuffled else slice(start, stop), n)
+                else:                                    # _BACK: a = the optimizer's iterations, c = update?
                     opt.iterations, opt._learning_rate = a, lr
-                    for u in self.shared:
-                        if grads[u.index] is not None:
-                            _step_part(opt, u.theirs, u.theirs[3], u.theirs[4])
-                    self.ctl[3] += 1
+                    plan.worker_back(self, b, bool(c))
                 self._send(b"\0")
             except BaseException as e:                   # report it; the main process goes on without us
                 text = f"{type(e).__name__}: {e}".encode("utf-8", "replace")[:2000]
@@ -393,15 +611,17 @@ class _Worker:
     def go(self, start, stop, shuffled):
         try:
             self._send(_MESSAGE.pack(_GO, start, stop, int(shuffled), 0.0))
-        except OSError:                                  # it is gone: result() says so
+        except OSError:                                  # it is gone: its reply says so
             pass
 
-    def share(self, grads):
-        """Put this process's gradients for the worker's part of each shared variable where the worker
-        reads them (it is still computing its half)."""
-        for u in self.shared:
-            if grads[u.index] is not None:
-                u.theirs[3][...] = _flat(grads[u.index])[u.cut:]
+    def back(self, n, update):
+        """The second message of a step: the worker's backward part, and its optimizer step if ``update``."""
+        opt = self.optimizer
+        try:
+            self._send(_MESSAGE.pack(_BACK, opt.iterations, n, int(update), opt.learning_rate))
+        except OSError:
+            pass
+        self.updates += update
 
     def _reply(self):
         """True if the worker answered the last message with success; else sets ``failure``."""
@@ -416,45 +636,11 @@ class _Worker:
         self.failure = reason
         return False
 
-    def result(self, rows):
-        """The worker's ``(gradients, loss value, y_pred)`` for the step just sent, or None if it failed."""
-        if not self._reply():
-            self.close()
-            return None
-        grads = [g if has else None for g, has in zip(self.grads, self.has)]
-        return grads, float(self.value[0]), self.pred[:rows]
-
-    def update(self, trainable, g0, g1):
-        """The optimizer step on the summed gradients g0 + g1, the worker doing its part of each shared
-        variable meanwhile; each ``w.grad`` is left holding its summed gradient. If the worker fails,
-        this process does its part: exactly, unless it had begun (``failure`` then says so)."""
-        opt = self.optimizer
-        try:
-            self._send(_MESSAGE.pack(_UPDATE, opt.iterations, 0, 0, opt.learning_rate))
-        except OSError:
-            pass
-        self.updates += 1
-        shared = {u.index for u in self.shared}
-        for i, (a, b, w) in enumerate(zip(g0, g1, trainable)):
-            if i not in shared:
-                w.grad = a if b is None else (b.copy() if a is None else a + b)
-                if w.grad is not None:
-                    opt._update(w.data, w.grad, opt._slots_of(w), w.data.dtype.type)
-        for u in self.shared:
-            if g0[u.index] is not None:
-                _step_part(opt, u.mine, _flat(g0[u.index])[:u.cut], u.mine[4])
-                trainable[u.index].grad = u.total
-        if not self._reply():
-            if self.ctl[2] < self.updates:               # it had not begun: its part here
-                for u in self.shared:
-                    if g0[u.index] is not None:
-                        _step_part(opt, u.theirs, u.theirs[3], u.theirs[4])
-            elif self.ctl[3] < self.updates:
-                names = ", ".join(u.var.name for u in self.shared)
-                self.failure += f" while it updated part of {names}, which may have missed this step's update"
-                self.exact = False
-            self.close()
-        opt.iterations += 1
+    def partial(self):
+        """The worker failed in the middle of its optimizer step: say which variables may have missed it."""
+        names = ", ".join(u.var.name for u in self.shared)
+        self.failure += f" while it updated part of {names}, which may have missed this step's update"
+        self.exact = False
 
     def in_sync(self, trainable):
         """The worker's copy of the model still matches: same ``trainable`` weights, loss and optimizer
@@ -504,8 +690,8 @@ class _Worker:
         for u in self.shared:
             if opt._slots.get(id(u.var), (None, None))[1] is u.slots:
                 opt._slots[id(u.var)] = (u.var, [a.copy() for a in u.slots])
-            if u.var.grad is u.total:
-                u.var.grad = u.total.copy()
+            if u.var.grad is u.grad:
+                u.var.grad = u.grad.copy()
 
 
 def _hyper(optimizer):
@@ -519,8 +705,8 @@ def _cut(size):
 
 
 _MESSAGE = struct.Struct("qqqqd")                       # kind, three integers, the learning rate
-_GO, _UPDATE = 0, 1
+_GO, _BACK = 0, 1
 
 
-__all__ = ["SplitSteps", "qualifies", "forward_macs", "worker_possible", "MAX_PARAMS", "MIN_MACS",
+__all__ = ["SplitSteps", "plan_for", "qualifies", "forward_macs", "worker_possible", "MAX_PARAMS", "MIN_MACS",
            "MIN_STEPS"]
