@@ -268,6 +268,8 @@ class SplitSteps:
         """The optimizer's update (not yet counted in its ``iterations``) of ``pairs`` [(gradient,
         variable)], whole, and of ``parts`` of shared variables (``_SharedUpdate.mine`` or ``theirs``)."""
         opt = self.model.optimizer
+        if pairs and self.worker is not None and self.worker.group is not None:
+            pairs = self.worker.group.update(opt, pairs)
         for g, w in pairs:
             if g is not None:
                 opt._update(w.data, g, opt._slots_of(w), w.data.dtype.type)
@@ -286,6 +288,49 @@ class _SharedUpdate:
 
     def _views(self, lo, hi):
         return _flat(self.var.data)[lo:hi], [_flat(a)[lo:hi] for a in self.slots], _flat(self.grad)[lo:hi]
+
+
+class _Group:
+    """The variables the main process updates whole (the small ones), as one flat array in shared
+    memory, so the optimizer's dozen NumPy calls run once for all of them rather than once each
+    (a call costs ≈ 1 µs whatever its size). Elementwise optimizers only: the same bits."""
+
+    def __init__(self, variables, flat, optimizer):
+        self.variables, self.weights, self.ids = variables, flat, {id(w) for w in variables}
+        self.grad = np.empty_like(flat)
+        self.slots = [np.zeros_like(flat) for _ in range(optimizer._n_slots())]
+        self.views, self.slot_views, start = [], [], 0
+        for w in variables:
+            stop = start + w.data.size
+            self.views.append(flat[start:stop].reshape(w.data.shape))
+            self.slot_views.append([a[start:stop].reshape(w.data.shape) for a in self.slots])
+            start = stop
+
+    def take_slots(self, optimizer):
+        """The optimizer's state of these variables, moved into the flat slots."""
+        for w, views in zip(self.variables, self.slot_views):
+            for a, b in zip(views, optimizer._slots_of(w)):
+                a[...] = b
+            optimizer._slots[id(w)] = (w, views)
+
+    def in_sync(self, optimizer):
+        return all(optimizer._slots.get(id(w), (None, None))[1] is views
+                   for w, views in zip(self.variables, self.slot_views))
+
+    def update(self, optimizer, pairs):
+        """The update of these variables from ``pairs`` [(gradient, variable)], if each has a gradient
+        there; returns the pairs left to update one by one."""
+        grads = {id(w): g for g, w in pairs if g is not None}
+        if not self.ids <= grads.keys():
+            return pairs
+        np.concatenate([_flat(grads[id(w)]) for w in self.variables], out=self.grad)
+        optimizer._update(self.weights, self.grad, self.slots, self.weights.dtype.type)
+        return [(g, w) for g, w in pairs if id(w) not in self.ids]
+
+    def restore(self, optimizer):
+        for w, views in zip(self.variables, self.slot_views):
+            if optimizer._slots.get(id(w), (None, None))[1] is views:
+                optimizer._slots[id(w)] = (w, [a.copy() for a in views])
 
 
 class _Rows:
@@ -308,7 +353,7 @@ class _Rows:
     def columns(self, idx, lo, hi):
         """Columns [lo, hi) of the batch ``idx`` (index array or slice), flattened."""
         if self.x2 is not None:
-            return self.x2[idx, lo:hi]
+            return self.x2[:, lo:hi][idx]
         x = self.split.x[idx]
         return np.ascontiguousarray(x.reshape(len(x), -1)[:, lo:hi])
 
@@ -322,11 +367,13 @@ class _Rows:
         self.a1, self.dz, self.grad = arrays
 
     def shared_updates(self, trainable, optimizer):
-        """[(index, cut, gradient array)]: the kernel's rows [R, D) are the worker's to update."""
+        """[(index, cut)]: the kernel's rows [R, D) (its values from cut on) are the worker's to update."""
         if type(optimizer) not in _ELEMENTWISE or not any(w is self.kernel for w in trainable):
             return []
-        i = next(k for k, w in enumerate(trainable) if w is self.kernel)
-        return [(i, self.rows * self.units, self.grad)]
+        return [(next(k for k, w in enumerate(trainable) if w is self.kernel), self.rows * self.units)]
+
+    def shared_grad(self, i):
+        return self.grad
 
     # -- in the worker ---------------------------------------------------------------------------------
     def worker_go(self, worker, idx, n):
@@ -414,11 +461,14 @@ class _Halves:
         self.pred, self.value, self.has = arrays[2 * t:]
 
     def shared_updates(self, trainable, optimizer):
-        """[(index, cut, gradient array)]: the second part of each large variable is the worker's."""
+        """[(index, cut)]: the second part of each large variable is the worker's."""
         if type(optimizer) not in _ELEMENTWISE:
             return []
-        return [(i, _cut(w.data.size), self.sums[i]) for i, w in enumerate(trainable)
+        return [(i, _cut(w.data.size)) for i, w in enumerate(trainable)
                 if w.data.size >= MIN_SHARED_UPDATE and w.data.dtype == self.model.dtype]
+
+    def shared_grad(self, i):
+        return self.sums[i]
 
     def half(self, trainable, idx, start, stop, n):
         """``_half`` on rows [start, stop) of the batch ``idx`` of n samples (either process)."""
@@ -514,13 +564,22 @@ class _Worker:
         self.variables, self.trainable = model.weights, model.trainable_weights
         opt = self.optimizer = model.optimizer
         self.hyper = _hyper(opt)
-        plan_specs = plan.specs()
-        arrays = _shared_arrays([(v.data.shape, v.data.dtype) for v in self.variables]
-                                + [((len(split.x),), np.intp), ((4,), np.int64)] + plan_specs)
-        k = len(self.variables)
-        self.views = arrays[:k]
+        updates = plan.shared_updates(self.trainable, opt)        # [(index in trainable, cut)]
+        taken = {i for i, _ in updates}
+        group = [w for i, w in enumerate(self.trainable) if i not in taken and w.data.dtype == model.dtype]
+        group = group if type(opt) in _ELEMENTWISE and len(group) >= 2 else []
+        in_group = {id(w) for w in group}
+        alone = [v for v in self.variables if id(v) not in in_group]
+        arrays = _shared_arrays([(v.data.shape, v.data.dtype) for v in alone]
+                                + [((sum(w.data.size for w in group),), model.dtype),
+                                   ((len(split.x),), np.intp), ((4,), np.int64)] + plan.specs())
+        k = len(alone)
+        flat, self.order, self.ctl = arrays[k:k + 3]
         # ctl: [messages main → worker, messages back, updates the worker began, updates it finished]
-        self.order, self.ctl = arrays[k:k + 2]
+        self.group = _Group(group, flat, opt) if group else None
+        views = dict(zip(map(id, alone), arrays[:k]))
+        views.update(zip(map(id, group), self.group.views if group else []))
+        self.views = [views[id(v)] for v in self.variables]
         self.sent = self.seen = self.updates = 0         # messages this process sent / read; update steps
         self.originals = [v.data for v in self.variables]
         self.pid, self.cmd_w, self.shared, pipes = None, None, [], []
@@ -528,18 +587,19 @@ class _Worker:
             for v, view in zip(self.variables, self.views):
                 view[...] = v.data
                 v.data = view
-            plan.bind(arrays[k + 2:])
-            updates = plan.shared_updates(self.trainable, opt)
+            plan.bind(arrays[k + 3:])
             slots = _shared_arrays([(self.trainable[i].data.shape, self.trainable[i].data.dtype)
-                                    for i, _, _ in updates for _ in range(opt._n_slots())])
+                                    for i, _ in updates for _ in range(opt._n_slots())])
             per = opt._n_slots()
-            for j, (i, cut, grad) in enumerate(updates):     # their optimizer state, in shared memory
+            for j, (i, cut) in enumerate(updates):       # their optimizer state, in shared memory
                 var = self.trainable[i]
                 mine = slots[j * per:(j + 1) * per]
                 for a, b in zip(mine, opt._slots_of(var)):
                     a[...] = b
                 opt._slots[id(var)] = (var, mine)
-                self.shared.append(_SharedUpdate(i, var, cut, grad, mine))
+                self.shared.append(_SharedUpdate(i, var, cut, plan.shared_grad(i), mine))
+            if self.group is not None:
+                self.group.take_slots(opt)
             pipes += os.pipe()
             pipes += os.pipe()
             cmd_r, self.cmd_w, self.res_r, res_w = pipes
@@ -650,8 +710,10 @@ class _Worker:
         if (model.loss is not self.loss or len(trainable) != len(self.trainable)
                 or any(a is not b for a, b in zip(trainable, self.trainable))):
             return False
-        if self.shared and (model.optimizer is not opt or _hyper(opt) != self.hyper or any(
+        if (self.shared or self.group) and (model.optimizer is not opt or _hyper(opt) != self.hyper or any(
                 opt._slots.get(id(u.var), (None, None))[1] is not u.slots for u in self.shared)):
+            return False
+        if self.group is not None and not self.group.in_sync(opt):
             return False
         for v, view in zip(self.variables, self.views):
             if v.data is not view:
@@ -692,6 +754,8 @@ class _Worker:
                 opt._slots[id(u.var)] = (u.var, [a.copy() for a in u.slots])
             if u.var.grad is u.grad:
                 u.var.grad = u.grad.copy()
+        if self.group is not None:
+            self.group.restore(opt)
 
 
 def _hyper(optimizer):
