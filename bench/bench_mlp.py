@@ -145,8 +145,9 @@ def report(args, epoch, cpu, ratios, latency, imports):
               f"| {cell['numpy']} | {rat['torch']} (<= {TARGETS[m]}x: {verdict}) | {rat['torch1']} "
               f"| {rat['keras']} | {rat['numpy']} | {med(cpu[m, 'glassnet']):.3f} | {med(cpu[m, 'numpy']):.3f} |")
     print()
-    print("Against the issue's reference PyTorch times on an idle machine (0.93 s / 1.18 s), using glassnet's")
-    print("CPU time (single-threaded, so what its wall time is when the machine is idle):")
+    print("Against the issue's reference PyTorch times on an idle machine (0.93 s / 1.18 s), using the CPU time")
+    print("of glassnet's main process, which is its wall time when the machine is idle (it never sleeps: the")
+    print("hidden MLP's worker process shares its steps, and it spins while it waits for it):")
     for m in args.models:
         ref = REFERENCE_TORCH[m]
         print(f"  {m} MLP: {med(cpu[m, 'glassnet']):.3f} / {ref} = {med(cpu[m, 'glassnet']) / ref:.2f}x "

@@ -3,7 +3,7 @@
 floatx   "float32"   the dtype of weights, activations and gradients unless asked otherwise
 epsilon  1e-7        the fuzz factor: probabilities are clipped to [epsilon, 1 - epsilon]
 image_data_format    "channels_last": images are (N, H, W, C)
-fit_worker   True        on Linux, ``fit`` may fork a worker for the second half of each CNN batch
+fit_worker   True        on Linux, ``fit`` may fork a worker process that shares each training step
 """
 
 _FLOATX = "float32"
@@ -43,13 +43,14 @@ _FIT_WORKER = True
 
 
 def fit_worker():
-    """Whether ``fit`` may fork a worker process for the second half of each CNN batch (True)."""
+    """Whether ``fit`` may fork a worker process that shares each training step (True): the second
+    half of each CNN batch, or half of an MLP's first-layer kernel (``models/data_parallel.py``)."""
     return _FIT_WORKER
 
 
 def set_fit_worker(enabled):
-    """Allow (True, the default) or forbid the worker process of ``fit``. Without it the two halves
-    of each batch run one after the other in this process: the same numbers, more slowly."""
+    """Allow (True, the default) or forbid the worker process of ``fit``. Without it the two parts of
+    each step run one after the other in this process: the same numbers, more slowly."""
     global _FIT_WORKER
     if not isinstance(enabled, bool):
         raise TypeError(f"set_fit_worker expects True or False. Received: {enabled!r}")

@@ -18,8 +18,8 @@ takes the first R rows of W (and columns of x), the worker the rest::
     optimizer step of W[:R] and the other weights    optimizer step of W[R:]
 
 What crosses between the processes is two n × units blocks, so the plan does not depend on how far
-apart the two cores are; the first layer's products and its kernel's optimizer step (in the notes'
-hidden MLP 60 % of a step) run on both cores.
+apart the two cores are; the first layer's products and its kernel's optimizer step (more than half
+of the hidden MLP's step in one process) run on both cores.
 
 **Halves** (``_Halves``), for the other networks (CNNs): the worker runs forward, loss and backward
 on the second half of the batch, the main process on the first; each half's loss gradient is scaled
@@ -257,7 +257,7 @@ class SplitSteps:
 
     def warn_stopped(self):
         """The warning for a worker that failed in this step (after the step's own errors, if any)."""
-        worker = getattr(self, "stopped", None)
+        worker = self.stopped
         if worker is not None:
             self.stopped = None
             same = "with the same numbers, " if worker.exact else ""
