@@ -415,10 +415,10 @@ class Halving(glassnet.optimizers.Adam):
 
 
 @needs_fork
-def test_other_optimizers_step_in_the_main_process(forked_workers):
-    with_worker = run(True, make=lambda: cnn(optimizer=Halving()))
+def test_other_optimizers_step_in_the_main_process(forked_workers, net):
+    with_worker = run(True, make=lambda: net(optimizer=Halving()))
     assert len(forked_workers) == 1 and forked_workers[0].shared == []
-    assert_same(with_worker, run(False, make=lambda: cnn(optimizer=Halving())))
+    assert_same(with_worker, run(False, make=lambda: net(optimizer=Halving())))
 
 
 def change_optimizer(model):

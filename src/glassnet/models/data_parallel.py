@@ -236,10 +236,13 @@ class SplitSteps:
             return False
         if worker._reply():
             return True
-        worker.close()
-        self.worker = None
-        self.stopped = worker
+        self._lose(worker)
         return False
+
+    def _lose(self, worker):
+        """The worker failed: stop it (its memory back to the Variables) and warn later (``warn_stopped``)."""
+        worker.close()
+        self.worker, self.stopped = None, worker
 
     def finish_update(self, theirs):
         """Wait for the worker's part of the optimizer step. If it failed before it began, ``theirs()``
@@ -251,8 +254,7 @@ class SplitSteps:
             theirs()
         elif worker.ctl[3] < worker.updates:
             worker.partial()
-        worker.close()
-        self.worker, self.stopped = None, worker
+        self._lose(worker)
         self.warn_stopped()
 
     def warn_stopped(self):
