@@ -150,52 +150,59 @@ class Tensor:
                     f"backward() can only be called without a gradient on a scalar; this tensor has "
                     f"shape {self.shape}. Reduce it first (e.g. t.sum().backward()) or pass "
                     f"gradient=np.ones(t.shape).")
-            gradient = np.ones(self.data.shape, self.data.dtype)
+            dtype = self.data.dtype
+            gradient = np.ones(self.data.shape, dtype) if self.data.ndim else np.array(1, dtype)   # dL/dL
         else:
             gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
                                   dtype=self.data.dtype)
             if gradient.shape != self.shape:
                 raise ValueError(f"backward(gradient) must have the tensor's shape {self.shape}. "
                                  f"Received shape {gradient.shape}.")
-        # Depth-first topological order with an explicit stack (no recursion).
-        order, visited, stack = [], set(), [(self, False)]
+        # Depth-first topological order of the ops, with an explicit stack (no recursion). Leaves
+        # (weights, inputs that require grad) only collect gradients: they are not ordered.
+        order, leaves, visited, stack = [], [], set(), [(self, False)]
         while stack:
             node, expanded = stack.pop()
             if expanded:
                 order.append(node)
                 continue
-            if id(node) in visited:      # mark when expanded, not when pushed, so that a tensor
+            key = id(node)
+            if key in visited:           # mark when expanded, not when pushed, so that a tensor
                 continue                 # is ordered after every op that used it (diamonds)
-            visited.add(id(node))
-            if node.requires_grad and node.op and node._backward is None:   # made by an op, then freed
-                raise RuntimeError(
-                    f"backward() through a graph that was already freed: a tensor made by op "
-                    f"{node.op!r} was part of an earlier backward(). Expected a freshly computed "
-                    "result. Hint: recompute the forward pass, or pass retain_graph=True to the "
-                    "first backward().")
+            visited.add(key)
+            if node._backward is None:
+                if node.op and node.requires_grad:       # made by an op, then freed
+                    raise RuntimeError(
+                        f"backward() through a graph that was already freed: a tensor made by op "
+                        f"{node.op!r} was part of an earlier backward(). Expected a freshly computed "
+                        "result. Hint: recompute the forward pass, or pass retain_graph=True to the "
+                        "first backward().")
+                leaves.append(node)
+                continue
             stack.append((node, True))
             for p in node._parents:
-                if id(p) not in visited and p.requires_grad:
+                if p.requires_grad and id(p) not in visited:
                     stack.append((p, False))
         grads = {id(self): gradient}
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._backward is None:           # a leaf: keep the gradient (an ndarray, even 0-d)
-                g = np.asarray(g)
-                node.grad = g if node.grad is None else node.grad + g
-                continue
             for p, dp in zip(node._parents, node._backward(g)):
                 if dp is None or not p.requires_grad:
                     continue
-                if dp.shape != p.shape:
+                if dp.shape != p.data.shape:
                     raise RuntimeError(f"internal error in op {node.op!r}: gradient shape {dp.shape} "
                                        f"for an input of shape {p.shape}")
                 key = id(p)
                 grads[key] = dp if key not in grads else grads[key] + dp
             if not retain_graph:
                 node._parents, node._backward = (), None
+        for leaf in leaves:              # keep each leaf's gradient (an ndarray, even 0-d)
+            g = grads.get(id(leaf))
+            if g is not None:
+                g = np.asarray(g)
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     # -- operators: defined in ops.py, attached below ---------------------------------------
     def __neg__(self):

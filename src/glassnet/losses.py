@@ -327,11 +327,12 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
                          f"{p.shape[:-1]} or {p.shape[:-1] + (1,)}; got {labels.shape}. Hint: for one-hot "
                          "targets use categorical_crossentropy, or convert them with y.argmax(-1).")
     labels = _sparse_labels(labels, p.shape[-1]).reshape(-1)     # flat: one label per row of p2
-    rows = np.arange(labels.size)
-    p2 = p.reshape(-1, p.shape[-1])                               # (rows, K)
+    k = p.shape[-1]
+    p2 = p.reshape(-1, k)                                         # (rows, K)
+    at = np.arange(0, labels.size * k, k or 1) + labels           # where each row's label is in p2.ravel()
     if logits is not None or from_logits:
         shifted = p2 - p2.max(axis=-1, keepdims=True)             # z − max z (nothing overflows)
-        shifted_y = shifted[rows, labels]
+        shifted_y = shifted.reshape(-1)[at]
         e = np.exp(shifted, out=shifted)                          # may underflow to 0
         total = e.sum(axis=-1, keepdims=True)
         s = np.divide(e, total, out=e)                            # softmax(z)
@@ -341,18 +342,18 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
             return sparse_categorical_crossentropy(y_true, _unfused(y_pred), from_logits, axis)
         out = np.log(total[:, 0]) - shifted_y                     # logsumexp(z) − z_y
         delta = s                                                 # softmax(z) − onehot(y)
-        delta[rows, labels] -= 1
+        delta.reshape(-1)[at] -= 1
     else:
         if not _made_by(y_pred, ("sigmoid", "softmax")):          # those are probabilities already
             _check_probabilities(p2, "sparse_categorical_crossentropy")
         eps = config.epsilon()
         q = np.clip(p2, eps, 1 - eps)
         total = q.sum(axis=-1)
-        q_y = q[rows, labels]
+        q_y = q.reshape(-1)[at]
         out = np.log(total) - np.log(q_y)                         # log Σq − log q_y
         delta = np.empty_like(q)
         delta[...] = (1 / total)[:, None]                         # d/dq = 1/Σq − onehot/q_y
-        delta[rows, labels] -= 1 / q_y
+        delta.reshape(-1)[at] -= 1 / q_y
         delta *= q == p2                                          # 0 where clipping changed p
     out = out.reshape(p.shape[:-1])
     def backward(g):

@@ -124,8 +124,10 @@ def linear(x, kernel, bias=None):
         out += bias.data
     def backward(g):
         dx = g @ kernel.data.T if x.requires_grad else None
-        g2 = g.reshape(-1, g.shape[-1])
-        dk = x.data.reshape(-1, x.shape[-1]).T @ g2 if kernel.requires_grad else None
+        x2, g2 = x.data, g
+        if g.ndim != 2:                                           # (N, ..., D): the rows of every sample
+            x2, g2 = x2.reshape(-1, x2.shape[-1]), g.reshape(-1, g.shape[-1])
+        dk = x2.T @ g2 if kernel.requires_grad else None
         if bias is None:
             return dx, dk
         return dx, dk, (g2.sum(axis=0) if bias.requires_grad else None)

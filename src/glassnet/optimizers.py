@@ -302,15 +302,18 @@ class Adam(Optimizer):
         w -= step                                          # w = w - (m * alpha) / (sqrt(v) + epsilon)
 
     def _step_constants(self, f):
-        """``(alpha, 1 - beta_1, 1 - beta_2, epsilon)`` in w's dtype: computed once per step, not once
-        per variable (and again only if a hyperparameter changes, e.g. by a callback)."""
-        key = (self.iterations, self.learning_rate, self.beta_1, self.beta_2, self.epsilon, f)
+        """``(alpha, 1 - beta_1, 1 - beta_2, epsilon)`` in w's dtype: alpha once per step, the others
+        once (and again only if a hyperparameter changes, e.g. by a callback); not once per variable."""
+        key = (self.iterations, self._learning_rate, self.beta_1, self.beta_2, self.epsilon, f)
         if getattr(self, "_constants_key", None) != key:
+            if getattr(self, "_constants_key", (None,) * 6)[2:] != key[2:]:
+                self._hyper_constants = (f(self.beta_1), f(self.beta_2), f(1),
+                                         f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon))
+            beta_1, beta_2, one = self._hyper_constants[:3]
             t = f(self.iterations + 1)
-            beta_1_power, beta_2_power = f(self.beta_1) ** t, f(self.beta_2) ** t
-            alpha = f(self.learning_rate) * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
+            alpha = f(self._learning_rate) * np.sqrt(one - beta_2 ** t) / (one - beta_1 ** t)
             self._constants_key = key
-            self._constants = (alpha, f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon))
+            self._constants = (alpha,) + self._hyper_constants[3:]
         return self._constants
 
     def _config_keys(self):
