@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import glassnet
-from glassnet import _parallel, callbacks, config, losses
+from glassnet import _parallel, config, losses
 from glassnet.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from glassnet.models import data_parallel
+from worker_helpers import AtBatch, assert_same, fit_once, no_children_left
 
 LINUX = sys.platform.startswith("linux")
 needs_fork = pytest.mark.skipif(not (LINUX and data_parallel.worker_possible()),
@@ -74,30 +75,8 @@ def data(n=45):
 
 def run(worker, make=cnn, callbacks_=(), **fit_args):
     """(history, weights, model) of one seeded fit, with or without the worker process."""
-    before = config.fit_worker()
-    config.set_fit_worker(worker)
-    try:
-        model = make()
-        x, y = data()
-        fit_args = {"epochs": 3, "batch_size": 7, **fit_args}        # 7 steps an epoch, the last one of 3
-        history = model.fit(x, y, verbose=0, callbacks=list(callbacks_), **fit_args)
-        return history.history, model.get_weights(), model
-    finally:
-        config.set_fit_worker(before)
-
-
-def assert_same(a, b):
-    assert a[0] == b[0]                                              # every loss and metric, exactly
-    for wa, wb in zip(a[1], b[1]):
-        np.testing.assert_array_equal(wa, wb)
-
-
-def no_children_left():
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+    fit_args = {"epochs": 3, "batch_size": 7, **fit_args}            # 7 steps an epoch, the last one of 3
+    return fit_once(worker, make(), *data(), callbacks_, **fit_args)
 
 
 @needs_fork
@@ -275,21 +254,6 @@ def test_after_fit_the_weights_are_their_own_arrays_again(forked_workers):
     for w, a in zip(model.weights, arrays):
         assert w.data is a                                           # the same objects, trained in place
     assert not np.array_equal(arrays[0], cnn().get_weights()[0])
-
-
-class AtBatch(callbacks.Callback):
-    """Calls ``action(model)`` after batch ``batch`` of epoch ``epoch``."""
-
-    def __init__(self, epoch, batch, action):
-        super().__init__()
-        self.at, self.action, self.epoch = (epoch, batch), action, None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            self.action(self.model)
 
 
 def halve_weights(model):

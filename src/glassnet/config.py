@@ -3,7 +3,8 @@
 floatx   "float32"   the dtype of weights, activations and gradients unless asked otherwise
 epsilon  1e-7        the fuzz factor: probabilities are clipped to [epsilon, 1 - epsilon]
 image_data_format    "channels_last": images are (N, H, W, C)
-fit_worker   True        on Linux, ``fit`` may fork a worker process that shares each training step
+fit_worker   True        on Linux, ``fit`` may fork a worker process that shares each training step,
+                         or gathers the next shuffled batches
 """
 
 _FLOATX = "float32"
@@ -43,14 +44,16 @@ _FIT_WORKER = True
 
 
 def fit_worker():
-    """Whether ``fit`` may fork a worker process that shares each training step (True): the second
-    half of each CNN batch, or half of an MLP's first-layer kernel (``models/data_parallel.py``)."""
+    """Whether ``fit`` may fork a worker process (True): one that shares each training step (the
+    second half of each CNN batch, or half of an MLP's first-layer kernel: ``models/data_parallel.py``)
+    or, for fits that share no step, one that gathers the next shuffled batches (``models/prefetch.py``)."""
     return _FIT_WORKER
 
 
 def set_fit_worker(enabled):
     """Allow (True, the default) or forbid the worker process of ``fit``. Without it the two parts of
-    each step run one after the other in this process: the same numbers, more slowly."""
+    each step run one after the other in this process, and each batch is gathered when its step
+    comes: the same numbers, more slowly."""
     global _FIT_WORKER
     if not isinstance(enabled, bool):
         raise TypeError(f"set_fit_worker expects True or False. Received: {enabled!r}")

@@ -31,7 +31,8 @@ Which fits are shared: Linux, the stock ``train_step``, at least a million multi
 loss. Halves: only layers that treat each sample on its own (Dropout's random masks and
 BatchNormalization's batch statistics would differ), a built-in loss with the default reduction, at
 most 2,000,000 parameters. Other fits, and other platforms (macOS's ``fork`` is unsafe with its
-system libraries, Windows has none), train as before.
+system libraries, Windows has none), train as before (on Linux x86-64 a large shuffled fit may get a
+worker that only gathers its next batches: ``prefetch.py``).
 
 The numbers depend only on the model, the batch size and the platform. Where no worker runs (one
 usable core, a fit of fewer than 10 steps, ``config.set_fit_worker(False)``, a failed worker), the

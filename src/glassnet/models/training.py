@@ -27,7 +27,7 @@ from .. import optimizers as optimizers_mod
 from .. import callbacks as callbacks_mod
 from .. import _blas, config
 from ..engine import Tensor, no_grad
-from . import checks, data_parallel
+from . import checks, data_parallel, prefetch
 
 
 def _fixed_point(value, name):
@@ -228,14 +228,21 @@ class Trainer:
         return history
 
     def _epochs(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb):
-        split = None
-        if data_parallel.qualifies(self, batch_size):      # a CNN: each batch's halves in two processes
-            steps = -(-len(x) // batch_size) * (epochs - initial_epoch)
+        split = ahead = None
+        steps = -(-len(x) // batch_size) * (epochs - initial_epoch)
+        if data_parallel.qualifies(self, batch_size):      # each step shared with a worker process
             split = data_parallel.SplitSteps(self, x, y, sample_weight, batch_size, steps)
-        with split or contextlib.nullcontext():
-            self._epoch_loop(x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb, split)
+        elif shuffle and prefetch.wanted(self, x, batch_size, steps):
+            try:                                         # a worker that gathers the next batches
+                ahead = prefetch.Prefetcher(x, batch_size)
+            except OSError:                              # no process to spare: each step gathers its own
+                pass
+        with split or ahead or contextlib.nullcontext():
+            self._epoch_loop(x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb, split,
+                             ahead)
 
-    def _epoch_loop(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb, split):
+    def _epoch_loop(self, x, y, sample_weight, val, batch_size, epochs, initial_epoch, shuffle, cb, split,
+                    ahead=None):
         n = len(x)
         steps = -(-n // batch_size)
         rng = config.rng()
@@ -247,6 +254,8 @@ class Trainer:
             order = rng.permutation(n) if shuffle else None
             if split is not None:
                 split.new_epoch(order)
+            if ahead is not None:
+                ahead.new_epoch(order)
             loss_sum, seen = 0.0, 0
             for step in range(steps):
                 cb.on_train_batch_begin(step)
@@ -257,7 +266,8 @@ class Trainer:
                     idx = order[sl] if order is not None else sl
                     yb = y[idx]
                     swb = None if sample_weight is None else sample_weight[idx]
-                    value, y_pred = self.train_step(x[idx], yb, swb)
+                    xb = ahead.batch(step, idx) if ahead is not None else x[idx]
+                    value, y_pred = self.train_step(xb, yb, swb)
                 if not math.isfinite(value):
                     self._stop_on_nonfinite(value, epoch, step, snapshot)
                     break
