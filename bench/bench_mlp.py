@@ -147,7 +147,8 @@ def report(args, epoch, cpu, ratios, latency, imports):
     print()
     print("Against the issue's reference PyTorch times on an idle machine (0.93 s / 1.18 s), using the CPU time")
     print("of glassnet's main process, which is its wall time when the machine is idle (it never sleeps: the")
-    print("hidden MLP's worker process shares its steps, and it spins while it waits for it):")
+    print("hidden MLP's worker process shares its steps, and it spins while it waits for it; the notes' MLP's")
+    print("worker gathers the next batches, and the main process never waits for it):")
     for m in args.models:
         ref = REFERENCE_TORCH[m]
         print(f"  {m} MLP: {med(cpu[m, 'glassnet']):.3f} / {ref} = {med(cpu[m, 'glassnet']) / ref:.2f}x "
