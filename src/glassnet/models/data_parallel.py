@@ -734,13 +734,7 @@ class _Worker:
         os.close(self.cmd_w)                             # the worker reads end of file and exits
         os.close(self.res_r)
         self.cmd_w = None
-        deadline = time.monotonic() + 5
-        while os.waitpid(self.pid, os.WNOHANG)[0] == 0:
-            if time.monotonic() > deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-                break
-            time.sleep(0.001)
+        reap(self.pid)
         self._restore()
 
     def _restore(self):
@@ -759,6 +753,17 @@ class _Worker:
                 u.var.grad = u.grad.copy()
         if self.group is not None:
             self.group.restore(opt)
+
+
+def reap(pid, seconds=5):
+    """Wait for a worker process that was told to exit; kill it if it has not within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while os.waitpid(pid, os.WNOHANG)[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.001)
 
 
 def _hyper(optimizer):

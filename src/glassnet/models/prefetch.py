@@ -116,13 +116,7 @@ class Prefetcher:
             return
         pid, self.pid = self.pid, None
         self.ctl[_STOP] = 1
-        deadline = time.monotonic() + 5
-        while os.waitpid(pid, os.WNOHANG)[0] == 0:
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                break
-            time.sleep(0.001)
+        data_parallel.reap(pid)
 
     # -- in the worker -------------------------------------------------------------------------------------
     def _serve(self, parent):
