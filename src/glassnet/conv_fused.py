@@ -21,6 +21,12 @@ blocks. And conv outputs that no pool window uses (the last row and column of a 
 (dz is also laid back onto the conv output's grid for dx, so that col2im is one strided add per
 kernel offset rather than one per kernel offset and window offset.)
 
+A 3×3, stride-1 conv pooled 2×2 on at least ``conv_winograd.MIN_CHANNELS`` input channels (the
+second conv of the tutorial CNNs) computes z another way: Winograd's F(2×2, 3×3) (``conv_winograd``)
+gives each pooling window's four conv outputs from its 4×4 input patch with 16 multiplications per
+input channel and filter instead of 36, and needs no im2col; the pooling, bias, ReLU and dz[k] are the
+same. It rounds differently from the im2col products (within a few float32 ulps).
+
 Without pooling there is one offset (k = 0) and ``dz = gp``. Each half runs both passes one window
 offset at a time (forward: its im2col block, its product, the running maximum; backward: dz[k] and
 its dkernel product), so each block is used while it is in cache. With few input channels (c ≤ 3,
@@ -30,14 +36,14 @@ the column gradients) come from ``_scratch``'s free list.
 
 One difference from the separate ops: the window's maximum is taken before the bias is added, so
 two values that differ by less than the rounding of ``+ bias`` are not a tie here. The forward
-values are the same; the gradient goes to the larger one, where the separate ops and PyTorch give
-it to the first of the rounded equals. Tested against the three separate ops, PyTorch and finite
-differences in tests/test_conv_fused.py.
+values are the same (Winograd's: up to rounding); the gradient goes to the larger one, where the
+separate ops and PyTorch give it to the first of the rounded equals. Tested against the three
+separate ops, PyTorch and finite differences in tests/test_conv_fused.py and tests/test_conv_winograd.py.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import _parallel, _scratch
+from . import _parallel, _scratch, conv_winograd
 from .conv import _crop, _geometry, _pair, pad
 from .engine import is_grad_enabled, make
 
@@ -86,6 +92,8 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
     # then runs along pooled columns rather than along c values (im2col and product for 3×3 kernels,
     # 32 filters, measured: c = 1 0.36 → 0.21 ms, c = 3 0.55 → 0.51 ms; from c = 4 on, slower)
     transposed = c <= _FEW_CHANNELS
+    # a 3×3 conv pooled 2×2 on many channels: its products the Winograd way (conv_winograd)
+    wino = conv_winograd.applies((kh, kw), strides, pool, c)
 
     def blocks(cols, s):
         """The rows of cols that belong to samples s, one (m·cells, depth) matrix per window offset."""
@@ -95,14 +103,44 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
         return cols[r].reshape(k_count, -1, depth)
 
     out = np.empty((n, qh, qw, f), dtype)
-    cols = _scratch.take((depth, n * k_count * cells) if transposed else (n * k_count * cells, depth), dtype)
     offset_type = np.uint8 if k_count <= 256 else np.intp
     offsets = _scratch.take((n * cells, f), offset_type) if pool is not None and need_grad else None
     halves = _parallel.halves(n)
-    zk = [_scratch.take(((s.stop - s.start) * cells, f), dtype) if k_count > 1 else None for s in halves]
+    if wino:
+        cols, u = None, conv_winograd.kernel_transform(kernel.data.astype(dtype, copy=False))
+        vs = [_scratch.take((16, (s.stop - s.start) * cells, c), dtype) for s in halves]
+        chunk = min(conv_winograd.chunk_rows(f, np.dtype(dtype).itemsize), (halves[0].stop - halves[0].start) * cells)
+        temps = [(_scratch.take((2, 2, s.stop - s.start, qh + 1, qw + 1, c), dtype),
+                  _scratch.take((4, 2, s.stop - s.start, qh, qw + 1, c), dtype),
+                  _scratch.take((16 * chunk * f,), dtype), _scratch.take((4 * chunk * f,), dtype)) for s in halves]
+        zk = [a for arrays in temps for a in arrays]
+    else:
+        cols = _scratch.take((depth, n * k_count * cells) if transposed else (n * k_count * cells, depth), dtype)
+        zk = [_scratch.take(((s.stop - s.start) * cells, f), dtype) if k_count > 1 else None for s in halves]
+
+    def forward_winograd(i, s):
+        """The input transform of the half's patches, then the products and the pooling a chunk of
+        patches at a time (conv_winograd), so that each chunk of M is used while in cache."""
+        m, v = s.stop - s.start, vs[i]
+        planes, rows, m_buf, y_buf = temps[i]
+        conv_winograd.input_transform(xp[s], qh, qw, v, planes, rows)
+        o = out[s].reshape(m * cells, f)
+        a = None if offsets is None else offsets[s.start * cells:s.stop * cells]
+        for lo, hi, y in conv_winograd.outputs(v, u, m_buf, y_buf):
+            np.copyto(o[lo:hi], y[0])
+            if a is not None:
+                a[lo:hi].fill(0)
+            for k in range(1, k_count):
+                _keep_max(y[k], k, o[lo:hi], None if a is None else a[lo:hi])
+        if b is not None:
+            o += b
+        if relu:
+            np.maximum(o, 0, out=o)
 
     def forward(i, s):
         """One pool window offset at a time, so each block of cols and z is used while in cache."""
+        if wino:
+            return forward_winograd(i, s)
         m = s.stop - s.start
         windows = sliding_window_view(xp[s], (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (m, OH, OW, C, KH, KW)
         cols_k = blocks(cols, s)
@@ -130,9 +168,10 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
     _parallel.map_halves(forward, n)
     _scratch.give(*zk)
     if not need_grad:
-        _scratch.give(cols)
+        _scratch.give(cols, *(vs if wino else ()))
         return make(out, parents, None, "conv2d_block")
-    saved = _scratch.Saved(cols=cols, offsets=offsets)      # back to the free list with the graph
+    saved = _scratch.Saved(cols=cols, offsets=offsets,      # back to the free list with the graph
+                           **({f"v{i}": v for i, v in enumerate(vs)} if wino else {}))
 
     def backward(g):
         g = np.ascontiguousarray(g)
@@ -141,10 +180,26 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
         scratch = []
         for s in halves:
             m = s.stop - s.start
+            if wino:                                                # dM, and for dx: dV and two more
+                scratch.append((_scratch.take((16, m * cells, f), dtype),) + ((
+                    _scratch.take((16, m * cells, c), dtype), _scratch.take((4, 2, m, qh, qw + 1, c), dtype),
+                    _scratch.take((2, 2, m, qh, qw + 1, c), dtype),
+                    _scratch.take((2, 2, m, qh + 1, qw + 1, c), dtype)) if dxp is not None else ()))
+                continue
             scratch.append((_scratch.take((m * cells, f), dtype) if pool is not None else None,
                             _scratch.take((m, ph * qh, pw * qw, f), dtype) if pool is not None and dxp is not None
                             else None,
                             _scratch.take((m * k_count * cells, c), dtype) if dxp is not None else None))
+
+        def part_winograd(i, s, gp):
+            """dY[k] = gp · 1[a = k] straight into dM's blocks, then conv_winograd's backward."""
+            dm, for_dx = scratch[i][0], scratch[i][1:]
+            a = saved.offsets[s.start * cells:s.stop * cells]
+            for k in range(k_count):
+                np.multiply(gp, a == k, out=dm[conv_winograd.SLOTS[k]])
+            v = getattr(saved, f"v{i}") if kernel.requires_grad else None
+            dk = conv_winograd.backward(dm, v, u, None if dxp is None else dxp[s], qh, qw, for_dx)
+            return dk
 
         def part(i, s):
             """dz[k] = gp · 1[a = k], one window offset at a time (so that dz[k] is used while in
@@ -154,6 +209,10 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
             gp = g[s].reshape(m * cells, f)
             if relu:
                 gp = gp * (out[s].reshape(m * cells, f) > 0)
+            if wino:
+                dk = part_winograd(i, s, gp)
+                db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None
+                return dk, db
             dz, grid, dcols = scratch[i]
             cols_k = blocks(saved.cols, s)
             if pool is None:

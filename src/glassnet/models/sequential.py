@@ -22,14 +22,19 @@ def _fused_plan(layers, calls):
     plan, i = [], 0
     while i < len(layers):
         layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(layer, Conv2D) and layer.fuses_pooling and type(after) is MaxPooling2D \
-                and conv_fused.can_pool(after):
+        if _fuses(layer, after):
             plan.append((_conv_then_pool(layer, after), False))
             i += 2
         else:
             plan.append(calls[i])
             i += 1
     return plan
+
+
+def _fuses(layer, after):
+    """Whether ``layer`` and the layer ``after`` it run as one fused op."""
+    return (isinstance(layer, Conv2D) and layer.fuses_pooling and type(after) is MaxPooling2D
+            and conv_fused.can_pool(after))
 
 
 def _conv_then_pool(conv, pool):
@@ -147,7 +152,9 @@ class Sequential(Trainer):
 
         ``outputs[i]`` is what ``model.layers[i]`` produced, e.g. for the CIFAR CNN the feature maps
         (N, 30, 30, 32) after the first Conv2D (its ReLU included), (N, 15, 15, 32) after pooling, ...,
-        and ``outputs[-1] == model.predict(x)``. Keras 3 spells this
+        and ``outputs[-1] == model.predict(x)``. (A Conv2D and the MaxPooling2D after it run as one op
+        in ``predict``, whose products may round differently from the Conv2D's alone (``conv_winograd``):
+        the pooling layer's output here is that op's, so that the two agree exactly.) Keras 3 spells this
         ``keras.Model(model.inputs, [layer.output for layer in model.layers])(x)``.
 
         Example:
@@ -159,10 +166,13 @@ class Sequential(Trainer):
         x = np.asarray(x, dtype=self.dtype)
         if not self.built:
             self.build((None,) + x.shape[1:])
-        outputs, t = [], Tensor(x)
+        outputs, t, layers = [], Tensor(x), self._layers
         with no_grad():
-            for call, takes_training in self._calls:
-                t = call(t, training=False) if takes_training else call(t)
+            for i, (call, takes_training) in enumerate(self._calls):
+                if i and _fuses(layers[i - 1], layers[i]):
+                    t = _conv_then_pool(layers[i - 1], layers[i])(before)
+                else:
+                    before, t = t, call(t, training=False) if takes_training else call(t)
                 outputs.append(t.data)
         return outputs
 
