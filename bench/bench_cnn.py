@@ -20,7 +20,9 @@ imports included) is its own; glassnet's adds its fit worker's peak (an upper bo
 two processes share are counted twice). Frameworks run interleaved within each repeat, so a noisy neighbour
 slows them alike; the ratio columns are medians of the per-repeat ratios. The machine's float32
 matmul peak is measured here with a large ``np.matmul`` (best round, one thread and all cores), and each framework's
-fraction of it counts the convolution and dense multiply-adds of forward and backward passes.
+fraction of it counts the convolution and dense multiply-adds of forward and backward passes
+as a direct convolution does them (an effective rate: glassnet's second conv layer, in Winograd's
+F(2×2, 3×3), multiplies 2.25 times less, and TensorFlow's oneDNN may use Winograd too).
 """
 import argparse
 import json
