@@ -139,8 +139,6 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
 
     def forward(i, s):
         """One pool window offset at a time, so each block of cols and z is used while in cache."""
-        if wino:
-            return forward_winograd(i, s)
         m = s.stop - s.start
         windows = sliding_window_view(xp[s], (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (m, OH, OW, C, KH, KW)
         cols_k = blocks(cols, s)
@@ -165,7 +163,7 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
             o += b
         if relu:
             np.maximum(o, 0, out=o)
-    _parallel.map_halves(forward, n)
+    _parallel.map_halves(forward_winograd if wino else forward, n)
     _scratch.give(*zk)
     if not need_grad:
         _scratch.give(cols, *(vs if wino else ()))

@@ -12,7 +12,8 @@ Winograd tile: its four outputs come from the 4×4 input patch ``d = x[2i:2i+4, 
 
 so a window costs 16·C·F multiply-adds instead of 4·9·C·F. Backward, the same matrices transposed::
 
-    dM = A dY Aᵀ,   dU[ξν] = V[ξν]ᵀ·dM[ξν],   dw = Gᵀ dU G,   dV[ξν] = dM[ξν]·U[ξν]ᵀ,   dd = B dV Bᵀ
+    dM = A dY Aᵀ,   dU[ξν] = V[ξν]ᵀ·dM[ξν],   dw = Gᵀ dU G
+    dV[ξν] = dM[ξν]·U[ξν]ᵀ,   dd = B dV Bᵀ
 
 and each patch's dd is added back onto the 4×4 pixels it came from (neighbouring patches overlap by
 two rows or columns). The results equal the im2col products' up to float rounding (a few units in the
@@ -30,7 +31,6 @@ _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 _AT = np.array([[1, 1, 1, 0], [0, 1, -1, 1]])
 _GG = np.kron(_G, _G)        # (16, 9): U[ξ·4+ν] = Σ G[ξ,a]·G[ν,b]·w[a·3+b]
 _AA = np.kron(_AT, _AT)      # (4, 16): Y[a·2+b] = Σ Aᵀ[a,ξ]·Aᵀ[b,ν]·M[ξ·4+ν]
-_BB = np.kron(_BT, _BT)      # (16, 16): V[ξ·4+ν] = Σ Bᵀ[ξ,p]·Bᵀ[ν,q]·d[p·4+q]
 SLOTS = (0, 3, 12, 15)       # dM's block that equals dY[k] for pool window offset k = a·2+b
 
 
@@ -93,9 +93,10 @@ def outputs(v, u, m_buf, y_buf):
 
 def backward(dm, v, u, dx, qh, qw, scratch):
     """Gradients from dm (16, patches, F), whose blocks ``SLOTS[k]`` hold dY[k] on entry: returns dw
-    as (9·C, F) (None if v is None), and writes the input's gradient into dx (m, H, W, C), which
-    must hold zeros, unless it is None. ``scratch``: dV (16, patches, C), (4, 2, m, qh, qw + 1, C),
-    (2, 2, m, qh, qw + 1, C) and the planes (2, 2, m, qh + 1, qw + 1, C)."""
+    as (9·C, F) (None if v is None), and writes the input's gradient into dx (m, H, W, C) unless it
+    is None (its rows and columns past the patches, from 2·qh + 2 and 2·qw + 2 on, are left as they
+    are: zeros). ``scratch``: dV (16, patches, C), (4, 2, m, qh, qw + 1, C), (2, 2, m, qh, qw + 1, C)
+    and the planes (2, 2, m, qh + 1, qw + 1, C)."""
     for a in (0, 12):                                                # dM = A dY Aᵀ: first along ν ...
         np.add(dm[a], dm[a + 3], out=dm[a + 1])
         np.subtract(dm[a], dm[a + 3], out=dm[a + 2])

@@ -166,13 +166,14 @@ class Sequential(Trainer):
         x = np.asarray(x, dtype=self.dtype)
         if not self.built:
             self.build((None,) + x.shape[1:])
-        outputs, t, layers = [], Tensor(x), self._layers
+        inputs, outputs, layers = [Tensor(x)], [], self._layers      # inputs[i]: the input of layers[i]
         with no_grad():
             for i, (call, takes_training) in enumerate(self._calls):
-                if i and _fuses(layers[i - 1], layers[i]):
-                    t = _conv_then_pool(layers[i - 1], layers[i])(before)
+                if i and _fuses(layers[i - 1], layers[i]):      # as predict runs the pair: one op
+                    t = _conv_then_pool(layers[i - 1], layers[i])(inputs[i - 1])
                 else:
-                    before, t = t, call(t, training=False) if takes_training else call(t)
+                    t = call(inputs[i], training=False) if takes_training else call(inputs[i])
+                inputs.append(t)
                 outputs.append(t.data)
         return outputs
 
