@@ -196,8 +196,7 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
             for k in range(k_count):
                 np.multiply(gp, a == k, out=dm[conv_winograd.SLOTS[k]])
             v = getattr(saved, f"v{i}") if kernel.requires_grad else None
-            dk = conv_winograd.backward(dm, v, u, None if dxp is None else dxp[s], qh, qw, for_dx)
-            return dk
+            return conv_winograd.backward(dm, v, u, None if dxp is None else dxp[s], qh, qw, for_dx)
 
         def part(i, s):
             """dz[k] = gp · 1[a = k], one window offset at a time (so that dz[k] is used while in
@@ -207,10 +206,9 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
             gp = g[s].reshape(m * cells, f)
             if relu:
                 gp = gp * (out[s].reshape(m * cells, f) > 0)
+            db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
             if wino:
-                dk = part_winograd(i, s, gp)
-                db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None
-                return dk, db
+                return part_winograd(i, s, gp), db
             dz, grid, dcols = scratch[i]
             cols_k = blocks(saved.cols, s)
             if pool is None:
@@ -226,7 +224,6 @@ def conv2d_block(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=Fal
                     if grid is not None:                            # (the same block, on the grid)
                         pi, pj = divmod(k, pw)
                         grid[:, pi::ph, pj::pw] = dz.reshape(m, qh, qw, f)
-            db = np.ones(len(gp), dtype) @ gp if bias is not None and bias.requires_grad else None   # Σ_rows gp
             if dxp is not None:                                     # dx = col2im(dz · kernelᵀ), one kernel
                 flat = grid.reshape(-1, f)                          # offset at a time (its block stays in cache)
                 for kk in range(kh * kw):
